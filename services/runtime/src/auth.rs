@@ -1,0 +1,799 @@
+//! Authentication: JWT verification against configured issuers (JWKS from a
+//! URL, a file or inline), the principal types every service authorizes
+//! against, the tower layer that puts the principal on each request, and the
+//! local token issuer `bti dev` uses.
+//!
+//! Authorization decisions stay in the services; this module only says *who*.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use tokio::sync::RwLock;
+
+use crate::error::{ApiError, ApiResult};
+
+/// A role an employee holds, from the `roles` claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Employee,
+    UnitLeader,
+    MunicipalAdmin,
+}
+
+/// Who is calling. Built from a verified token only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// A municipal employee: their tenant, the units they work in (resource
+    /// names `tenants/{t}/units/{u}`) and their roles.
+    Employee {
+        subject: String,
+        tenant: String,
+        units: Vec<String>,
+        roles: Vec<Role>,
+    },
+    /// A guardian, identified as a directory person (`tenants/{t}/persons/{p}`).
+    Guardian {
+        subject: String,
+        tenant: String,
+        person: String,
+    },
+    /// A youth reading their own affairs, as a directory person.
+    Youth {
+        subject: String,
+        tenant: String,
+        person: String,
+    },
+    /// An external system client (Maskinporten-style client credentials).
+    Client {
+        client_id: String,
+        organization_number: String,
+        scopes: Vec<String>,
+    },
+    /// Another BTI service or an operator tool.
+    Service { name: String, scopes: Vec<String> },
+}
+
+/// Scope that lets an internal principal administer tenants (operators).
+pub const SCOPE_ADMIN: &str = "bti.admin";
+
+impl Principal {
+    /// A short label for access logs and traces: kind and subject, never names.
+    pub fn label(&self) -> String {
+        match self {
+            Principal::Employee { subject, .. } => format!("employee:{subject}"),
+            Principal::Guardian { subject, .. } => format!("guardian:{subject}"),
+            Principal::Youth { subject, .. } => format!("youth:{subject}"),
+            Principal::Client { client_id, .. } => format!("client:{client_id}"),
+            Principal::Service { name, .. } => format!("service:{name}"),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Principal::Employee { .. } => "employee",
+            Principal::Guardian { .. } => "guardian",
+            Principal::Youth { .. } => "youth",
+            Principal::Client { .. } => "client",
+            Principal::Service { .. } => "service",
+        }
+    }
+
+    /// The tenant of an employee, guardian or youth.
+    pub fn tenant(&self) -> Option<&str> {
+        match self {
+            Principal::Employee { tenant, .. }
+            | Principal::Guardian { tenant, .. }
+            | Principal::Youth { tenant, .. } => Some(tenant),
+            _ => None,
+        }
+    }
+
+    pub fn has_role(&self, role: Role) -> bool {
+        matches!(self, Principal::Employee { roles, .. } if roles.contains(&role))
+    }
+
+    /// An employee of `tenant` with `role`.
+    pub fn is_tenant_role(&self, tenant: &str, role: Role) -> bool {
+        self.tenant() == Some(tenant) && self.has_role(role)
+    }
+
+    /// An employee of `tenant` (any role).
+    pub fn is_employee_of(&self, tenant: &str) -> bool {
+        matches!(self, Principal::Employee { tenant: t, .. } if t == tenant)
+    }
+
+    /// An employee working in `unit` (a resource name).
+    pub fn works_in(&self, unit: &str) -> bool {
+        matches!(self, Principal::Employee { units, .. } if units.iter().any(|u| u == unit))
+    }
+
+    pub fn has_scope(&self, scope: &str) -> bool {
+        match self {
+            Principal::Client { scopes, .. } | Principal::Service { scopes, .. } => {
+                scopes.iter().any(|s| s == scope)
+            }
+            _ => false,
+        }
+    }
+
+    /// An internal service (any scope).
+    pub fn is_service(&self) -> bool {
+        matches!(self, Principal::Service { .. })
+    }
+}
+
+/// The principal the auth layer attached to a request.
+pub fn principal<T>(req: &tonic::Request<T>) -> ApiResult<Principal> {
+    req.extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| ApiError::Unauthenticated("missing bearer token".into()))
+}
+
+/// Claims we read. Unknown claims are ignored.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub sub: String,
+    #[serde(default)]
+    pub aud: Option<serde_json::Value>,
+    pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// `employee`, `guardian`, `youth` or `service`; absent for Maskinporten
+    /// client tokens, recognised by their `consumer` claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bti_principal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub units: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<Role>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
+    /// Space-separated scopes (OAuth2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Maskinporten's consumer: `{"authority": "iso6523-actorid-upis", "ID": "0192:<orgno>"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer: Option<Consumer>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Consumer {
+    pub authority: String,
+    #[serde(rename = "ID")]
+    pub id: String,
+}
+
+fn principal_from_claims(c: Claims) -> Result<Principal, String> {
+    let scopes = || {
+        c.scope
+            .as_deref()
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    if let Some(consumer) = &c.consumer {
+        let org = consumer
+            .id
+            .strip_prefix("0192:")
+            .ok_or("consumer.ID must be 0192:<organisation number>")?;
+        crate::ids::validate_organization_number(org)
+            .map_err(|e| format!("consumer organisation number {e}"))?;
+        return Ok(Principal::Client {
+            client_id: c.client_id.clone().unwrap_or_else(|| c.sub.clone()),
+            organization_number: org.to_string(),
+            scopes: scopes(),
+        });
+    }
+    let tenant = || c.tenant.clone().ok_or("missing tenant claim");
+    let person = || c.person.clone().ok_or("missing person claim");
+    match c.bti_principal.as_deref() {
+        Some("employee") => Ok(Principal::Employee {
+            subject: c.sub.clone(),
+            tenant: tenant()?,
+            units: c.units.clone(),
+            roles: c.roles.clone(),
+        }),
+        Some("guardian") => Ok(Principal::Guardian {
+            subject: c.sub.clone(),
+            tenant: tenant()?,
+            person: person()?,
+        }),
+        Some("youth") => Ok(Principal::Youth {
+            subject: c.sub.clone(),
+            tenant: tenant()?,
+            person: person()?,
+        }),
+        Some("service") => Ok(Principal::Service {
+            name: c.sub.clone(),
+            scopes: scopes(),
+        }),
+        _ => Err("unknown principal type".into()),
+    }
+}
+
+/// One trusted token issuer.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct IssuerConfig {
+    /// Expected `iss`.
+    pub issuer: String,
+    /// Where its signing keys are: an https URL, refreshed periodically.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// Or a JWKS file on disk (for example a mounted secret).
+    #[serde(default)]
+    pub jwks_path: Option<PathBuf>,
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AuthConfig {
+    /// Expected `aud`.
+    #[serde(default = "default_audience")]
+    pub audience: String,
+    #[serde(default)]
+    pub issuers: Vec<IssuerConfig>,
+    /// Allowed clock skew.
+    #[serde(default = "default_leeway")]
+    pub leeway_secs: u64,
+}
+
+fn default_audience() -> String {
+    "bti".into()
+}
+
+fn default_leeway() -> u64 {
+    30
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            audience: default_audience(),
+            issuers: Vec::new(),
+            leeway_secs: default_leeway(),
+        }
+    }
+}
+
+/// Asymmetric algorithms only: a shared-secret or `none` token is never accepted.
+const ALLOWED: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+struct IssuerKeys {
+    config: IssuerConfig,
+    keys: HashMap<String, (DecodingKey, Option<Algorithm>)>,
+    fetched: Option<Instant>,
+}
+
+/// Verifies bearer tokens against the configured issuers.
+pub struct Verifier {
+    audience: String,
+    leeway: u64,
+    issuers: RwLock<Vec<IssuerKeys>>,
+    http: reqwest::Client,
+}
+
+const REFRESH_EVERY: Duration = Duration::from_secs(600);
+const MIN_REFETCH: Duration = Duration::from_secs(30);
+
+impl Verifier {
+    pub async fn new(config: &AuthConfig) -> anyhow::Result<Arc<Self>> {
+        let verifier = Verifier {
+            audience: config.audience.clone(),
+            leeway: config.leeway_secs,
+            issuers: RwLock::new(
+                config
+                    .issuers
+                    .iter()
+                    .map(|c| IssuerKeys {
+                        config: c.clone(),
+                        keys: HashMap::new(),
+                        fetched: None,
+                    })
+                    .collect(),
+            ),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()?,
+        };
+        // Load file-based keys eagerly so a bad path fails at start-up.
+        let count = config.issuers.len();
+        for i in 0..count {
+            if config.issuers[i].jwks_path.is_some() {
+                verifier.refresh(i).await?;
+            }
+        }
+        Ok(Arc::new(verifier))
+    }
+
+    async fn load_jwks(&self, cfg: &IssuerConfig) -> anyhow::Result<JwkSet> {
+        if let Some(path) = &cfg.jwks_path {
+            let raw = tokio::fs::read(path).await?;
+            return Ok(serde_json::from_slice(&raw)?);
+        }
+        if let Some(url) = &cfg.jwks_url {
+            return Ok(self
+                .http
+                .get(url)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?);
+        }
+        anyhow::bail!("issuer {} has neither jwks_url nor jwks_path", cfg.issuer)
+    }
+
+    async fn refresh(&self, index: usize) -> anyhow::Result<()> {
+        let cfg = self.issuers.read().await[index].config.clone();
+        let set = self.load_jwks(&cfg).await?;
+        let mut keys = HashMap::new();
+        for jwk in &set.keys {
+            let kid = jwk.common.key_id.clone().unwrap_or_default();
+            let alg = jwk
+                .common
+                .key_algorithm
+                .and_then(|a| a.to_string().parse::<Algorithm>().ok());
+            match DecodingKey::from_jwk(jwk) {
+                Ok(key) => {
+                    keys.insert(kid, (key, alg));
+                }
+                Err(e) => tracing::warn!(issuer = %cfg.issuer, error = %e, "skipping unusable JWK"),
+            }
+        }
+        let mut issuers = self.issuers.write().await;
+        issuers[index].keys = keys;
+        issuers[index].fetched = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Verifies a compact JWS and returns the principal it names.
+    pub async fn verify(&self, token: &str) -> ApiResult<Principal> {
+        let unauth = |m: &str| ApiError::Unauthenticated(m.to_string());
+        let header = jsonwebtoken::decode_header(token).map_err(|_| unauth("malformed token"))?;
+        if !ALLOWED.contains(&header.alg) {
+            return Err(unauth("token algorithm not allowed"));
+        }
+        // Peek at `iss` (unverified) only to pick the key set.
+        let iss = unverified_issuer(token).ok_or_else(|| unauth("malformed token"))?;
+        let index = {
+            let issuers = self.issuers.read().await;
+            issuers
+                .iter()
+                .position(|i| i.config.issuer == iss)
+                .ok_or_else(|| unauth("untrusted issuer"))?
+        };
+        let kid = header.kid.clone().unwrap_or_default();
+        let needs_fetch = {
+            let issuers = self.issuers.read().await;
+            let entry = &issuers[index];
+            let stale = entry.fetched.is_none_or(|t| t.elapsed() > REFRESH_EVERY);
+            let unknown = !entry.keys.contains_key(&kid)
+                && entry.fetched.is_none_or(|t| t.elapsed() > MIN_REFETCH);
+            stale || unknown
+        };
+        if needs_fetch && let Err(e) = self.refresh(index).await {
+            tracing::warn!(issuer = %iss, error = %e, "JWKS refresh failed");
+        }
+        let issuers = self.issuers.read().await;
+        let (key, key_alg) = issuers[index]
+            .keys
+            .get(&kid)
+            .ok_or_else(|| unauth("unknown signing key"))?;
+        if key_alg.is_some_and(|a| a != header.alg) {
+            return Err(unauth("token algorithm does not match its key"));
+        }
+        let mut validation = Validation::new(header.alg);
+        validation.set_audience(&[&self.audience]);
+        validation.set_issuer(&[&iss]);
+        validation.leeway = self.leeway;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            match e.kind() {
+                ErrorKind::ExpiredSignature => unauth("token expired"),
+                ErrorKind::InvalidAudience => unauth("token audience not accepted"),
+                ErrorKind::InvalidIssuer => unauth("untrusted issuer"),
+                ErrorKind::ImmatureSignature => unauth("token not yet valid"),
+                _ => unauth("invalid token"),
+            }
+        })?;
+        principal_from_claims(data.claims)
+            .map_err(|m| ApiError::Unauthenticated(format!("token claims: {m}")))
+    }
+}
+
+fn unverified_issuer(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let raw = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    #[derive(Deserialize)]
+    struct Iss {
+        iss: String,
+    }
+    serde_json::from_slice::<Iss>(&raw).ok().map(|i| i.iss)
+}
+
+/// gRPC paths that are served without a token: health checks and reflection.
+pub fn is_public_path(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.") || path.starts_with("/grpc.reflection.")
+}
+
+/// Tower layer that verifies `authorization: Bearer …` and attaches the
+/// [`Principal`] to the request, answering UNAUTHENTICATED itself otherwise.
+#[derive(Clone)]
+pub struct AuthLayer {
+    verifier: Arc<Verifier>,
+}
+
+impl AuthLayer {
+    pub fn new(verifier: Arc<Verifier>) -> Self {
+        AuthLayer { verifier }
+    }
+}
+
+impl<S> tower::Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            verifier: self.verifier.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    verifier: Arc<Verifier>,
+}
+
+impl<S, B, RB> tower::Service<http::Request<B>> for AuthService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+    RB: Default + Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        // Take the service that was polled ready, leave a fresh clone behind.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let verifier = self.verifier.clone();
+        Box::pin(async move {
+            if is_public_path(req.uri().path()) {
+                return inner.call(req).await;
+            }
+            let token = req
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
+                .map(str::trim)
+                .map(str::to_string);
+            let result = match token {
+                None => Err(ApiError::Unauthenticated("missing bearer token".into())),
+                Some(t) => verifier.verify(&t).await,
+            };
+            match result {
+                Ok(principal) => {
+                    tracing::Span::current().record("principal", principal.kind());
+                    req.extensions_mut().insert(principal);
+                    inner.call(req).await
+                }
+                Err(e) => {
+                    let status: tonic::Status = e.into();
+                    Ok(status.into_http())
+                }
+            }
+        })
+    }
+}
+
+/// The local token issuer of `bti dev`: an Ed25519 key kept in the data
+/// directory, published as a JWKS file that the verifier trusts like any other
+/// issuer, so dev tokens go through the same verification as production ones.
+pub struct DevIssuer {
+    key: EncodingKey,
+    kid: String,
+    pub issuer: String,
+    pub audience: String,
+    pub jwks_path: PathBuf,
+}
+
+pub const DEV_ISSUER: &str = "bti-dev";
+
+impl DevIssuer {
+    /// Loads the key from `dir`, creating it (and the JWKS file) on first use.
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        use ring::signature::{Ed25519KeyPair, KeyPair};
+        std::fs::create_dir_all(dir)?;
+        let key_path = dir.join("dev-issuer.ed25519.pk8");
+        let pkcs8 = match std::fs::read(&key_path) {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                let doc = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+                    .map_err(|_| anyhow::anyhow!("cannot generate dev key"))?;
+                write_private(&key_path, doc.as_ref())?;
+                doc.as_ref().to_vec()
+            }
+        };
+        let pair =
+            Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| anyhow::anyhow!("bad dev key"))?;
+        let x = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+        let kid = {
+            use sha2::Digest;
+            crate::api::hex(&sha2::Sha256::digest(pair.public_key().as_ref())[..8])
+        };
+        let jwk: Jwk = serde_json::from_value(serde_json::json!({
+            "kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": "EdDSA", "use": "sig"
+        }))?;
+        let jwks_path = dir.join("dev-jwks.json");
+        std::fs::write(
+            &jwks_path,
+            serde_json::to_vec_pretty(&JwkSet { keys: vec![jwk] })?,
+        )?;
+        Ok(DevIssuer {
+            key: EncodingKey::from_ed_der(&pkcs8),
+            kid,
+            issuer: DEV_ISSUER.into(),
+            audience: default_audience(),
+            jwks_path,
+        })
+    }
+
+    /// The issuer entry to add to the verifier's configuration.
+    pub fn issuer_config(&self) -> IssuerConfig {
+        IssuerConfig {
+            issuer: self.issuer.clone(),
+            jwks_url: None,
+            jwks_path: Some(self.jwks_path.clone()),
+        }
+    }
+
+    /// Signs `claims`, filling in `iss`, `aud`, `iat` and, if zero, `exp` (12 h).
+    pub fn sign(&self, mut claims: Claims) -> anyhow::Result<String> {
+        let now = chrono::Utc::now().timestamp();
+        claims.iss = self.issuer.clone();
+        claims.aud = Some(serde_json::Value::String(self.audience.clone()));
+        claims.iat = Some(now);
+        if claims.exp == 0 {
+            claims.exp = now + 12 * 3600;
+        }
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        Ok(jsonwebtoken::encode(&header, &claims, &self.key)?)
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(bytes)
+}
+
+/// Claims for common dev and test personas.
+pub mod personas {
+    use super::{Claims, Role};
+
+    pub fn operator() -> Claims {
+        Claims {
+            sub: "operator".into(),
+            bti_principal: Some("service".into()),
+            scope: Some(super::SCOPE_ADMIN.into()),
+            ..Claims::default()
+        }
+    }
+
+    pub fn service(name: &str, scopes: &str) -> Claims {
+        Claims {
+            sub: name.into(),
+            bti_principal: Some("service".into()),
+            scope: Some(scopes.into()),
+            ..Claims::default()
+        }
+    }
+
+    pub fn employee(subject: &str, tenant: &str, units: &[&str], roles: &[Role]) -> Claims {
+        Claims {
+            sub: subject.into(),
+            bti_principal: Some("employee".into()),
+            tenant: Some(tenant.into()),
+            units: units.iter().map(|u| u.to_string()).collect(),
+            roles: roles.to_vec(),
+            ..Claims::default()
+        }
+    }
+
+    pub fn guardian(subject: &str, tenant: &str, person: &str) -> Claims {
+        Claims {
+            sub: subject.into(),
+            bti_principal: Some("guardian".into()),
+            tenant: Some(tenant.into()),
+            person: Some(person.into()),
+            ..Claims::default()
+        }
+    }
+
+    pub fn youth(subject: &str, tenant: &str, person: &str) -> Claims {
+        Claims {
+            bti_principal: Some("youth".into()),
+            ..guardian(subject, tenant, person)
+        }
+    }
+
+    pub fn client(client_id: &str, organization_number: &str, scopes: &str) -> Claims {
+        Claims {
+            sub: client_id.into(),
+            client_id: Some(client_id.into()),
+            scope: Some(scopes.into()),
+            consumer: Some(super::Consumer {
+                authority: "iso6523-actorid-upis".into(),
+                id: format!("0192:{organization_number}"),
+            }),
+            ..Claims::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn setup() -> (tempdir::Dir, DevIssuer, Arc<Verifier>) {
+        let dir = tempdir::Dir::new();
+        let issuer = DevIssuer::open(dir.path()).unwrap();
+        let verifier = Verifier::new(&AuthConfig {
+            issuers: vec![issuer.issuer_config()],
+            ..AuthConfig::default()
+        })
+        .await
+        .unwrap();
+        (dir, issuer, verifier)
+    }
+
+    mod tempdir {
+        pub struct Dir(std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Self {
+                let p = std::env::temp_dir().join(format!("bti-auth-{}", uuid::Uuid::new_v4()));
+                std::fs::create_dir_all(&p).unwrap();
+                Dir(p)
+            }
+            pub fn path(&self) -> &std::path::Path {
+                &self.0
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn verifies_dev_tokens_for_every_persona() {
+        let (_d, issuer, verifier) = setup().await;
+        let emp = issuer
+            .sign(personas::employee(
+                "e1",
+                "4201",
+                &["tenants/4201/units/u1"],
+                &[Role::UnitLeader],
+            ))
+            .unwrap();
+        let p = verifier.verify(&emp).await.unwrap();
+        assert!(p.is_tenant_role("4201", Role::UnitLeader));
+        assert!(p.works_in("tenants/4201/units/u1"));
+        let client = issuer
+            .sign(personas::client("c1", "974760673", "bti:referrals.write"))
+            .unwrap();
+        assert_eq!(
+            verifier.verify(&client).await.unwrap(),
+            Principal::Client {
+                client_id: "c1".into(),
+                organization_number: "974760673".into(),
+                scopes: vec!["bti:referrals.write".into()],
+            }
+        );
+        let op = issuer.sign(personas::operator()).unwrap();
+        assert!(verifier.verify(&op).await.unwrap().has_scope(SCOPE_ADMIN));
+    }
+
+    #[tokio::test]
+    async fn rejects_expired_foreign_tampered_and_hmac_tokens() {
+        let (_d, issuer, verifier) = setup().await;
+        let expired = issuer
+            .sign(Claims {
+                exp: chrono::Utc::now().timestamp() - 3600,
+                ..personas::operator()
+            })
+            .unwrap();
+        assert!(
+            matches!(verifier.verify(&expired).await, Err(ApiError::Unauthenticated(m)) if m.contains("expired"))
+        );
+
+        // Same claims signed by another key (a second dev issuer with the same name).
+        let (_d2, other, _) = setup().await;
+        let foreign = other.sign(personas::operator()).unwrap();
+        assert!(verifier.verify(&foreign).await.is_err());
+
+        // Payload swapped after signing.
+        let good = issuer.sign(personas::service("svc", "a")).unwrap();
+        let admin = issuer.sign(personas::operator()).unwrap();
+        let parts: Vec<&str> = good.split('.').collect();
+        let admin_payload = admin.split('.').nth(1).unwrap();
+        let tampered = format!("{}.{}.{}", parts[0], admin_payload, parts[2]);
+        assert!(verifier.verify(&tampered).await.is_err());
+
+        // HS256 with the public JWKS as secret (algorithm confusion) is refused.
+        let hs = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &Claims {
+                iss: DEV_ISSUER.into(),
+                ..personas::operator()
+            },
+            &EncodingKey::from_secret(b"secret"),
+        )
+        .unwrap();
+        assert!(verifier.verify(&hs).await.is_err());
+        assert!(verifier.verify("not-a-token").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn rejects_wrong_audience_and_bad_client_org() {
+        let (_d, issuer, verifier) = setup().await;
+        let mut wrong_aud = DevIssuer::open(_d.path()).unwrap();
+        wrong_aud.audience = "other".into();
+        let t = wrong_aud.sign(personas::operator()).unwrap();
+        assert!(verifier.verify(&t).await.is_err());
+        let bad_org = issuer
+            .sign(personas::client("c1", "974760674", "x"))
+            .unwrap();
+        assert!(verifier.verify(&bad_org).await.is_err());
+    }
+}

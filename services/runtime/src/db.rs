@@ -1,0 +1,291 @@
+//! Storage plumbing for both backends: pools picked by URL scheme, migrations
+//! (the runtime's own tables first, then the service's), and the two things
+//! every write transaction may need, whatever the backend: claiming an
+//! idempotency key and enqueueing an outbox event.
+//!
+//! Services write their SQL once and instantiate it for `PgConnection` and
+//! `SqliteConnection`; what differs per backend (how a write transaction
+//! starts, migrations) lives here or in the service's backend module.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::error::{ApiError, ApiResult};
+use crate::events::OutboxEvent;
+
+/// A connection pool to one service's database.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+/// A service's migrations, one set per backend.
+pub struct Migrations {
+    pub postgres: Migrator,
+    pub sqlite: Migrator,
+}
+
+impl Db {
+    /// Connects by URL scheme: `postgres://` / `postgresql://` or `sqlite://`
+    /// (the file is created when missing).
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Db> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = PgConnectOptions::from_str(url)?.application_name("bti");
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await?;
+            Ok(Db::Postgres(pool))
+        } else if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(30));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections.clamp(1, 8))
+                .connect_with(opts)
+                .await?;
+            Ok(Db::Sqlite(pool))
+        } else {
+            anyhow::bail!("database url must start with postgres://, postgresql:// or sqlite:")
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Postgres(_) => "postgres",
+            Db::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// Runs the runtime's plumbing migrations, then the service's. On
+    /// PostgreSQL sqlx holds an advisory lock, so pods starting together
+    /// migrate once.
+    pub async fn migrate(&self, service: &Migrations) -> anyhow::Result<()> {
+        match self {
+            Db::Postgres(pool) => {
+                let mut plumbing = sqlx::migrate!("migrations/postgres");
+                plumbing.dangerous_set_table_name("_bti_runtime_migrations");
+                plumbing.run(pool).await?;
+                service.postgres.run(pool).await?;
+            }
+            Db::Sqlite(pool) => {
+                let mut plumbing = sqlx::migrate!("migrations/sqlite");
+                plumbing.dangerous_set_table_name("_bti_runtime_migrations");
+                plumbing.run(pool).await?;
+                service.sqlite.run(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Postgres(p) => p.close().await,
+            Db::Sqlite(p) => p.close().await,
+        }
+    }
+}
+
+/// Starts a write transaction. SQLite needs `BEGIN IMMEDIATE` so that two
+/// writers never both upgrade from a read lock and deadlock into SQLITE_BUSY;
+/// PostgreSQL's default READ COMMITTED plus conditional updates is enough.
+pub async fn begin_write_sqlite(
+    pool: &SqlitePool,
+) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
+/// What a transaction found when it claimed an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// First use of the key: go on and create.
+    New,
+    /// The key was used before for the same request: return this resource.
+    Replay(String),
+}
+
+/// The operations every service transaction shares, for both backends.
+#[async_trait]
+pub trait Plumbing: Send {
+    /// Writes `event` to the outbox in the current transaction.
+    async fn enqueue(&mut self, event: &OutboxEvent) -> sqlx::Result<()>;
+
+    /// Inserts the key or returns the (fingerprint, resource) stored for it.
+    async fn claim_key(
+        &mut self,
+        scope: &str,
+        request_id: &str,
+        fingerprint: &str,
+        resource: &str,
+    ) -> sqlx::Result<Option<(String, String)>>;
+
+    /// Claims `request_id` (if any) for `resource` within the transaction. A
+    /// concurrent claim of the same key waits on the key's unique index (or on
+    /// SQLite's write lock) and then sees the winner's row.
+    async fn claim(
+        &mut self,
+        scope: &str,
+        request_id: Option<&str>,
+        fingerprint: &str,
+        resource: &str,
+    ) -> ApiResult<Claim> {
+        let Some(request_id) = request_id else {
+            return Ok(Claim::New);
+        };
+        match self
+            .claim_key(scope, request_id, fingerprint, resource)
+            .await?
+        {
+            None => Ok(Claim::New),
+            Some((stored, existing)) if stored == fingerprint => Ok(Claim::Replay(existing)),
+            Some(_) => Err(ApiError::invalid(
+                "request_id",
+                "was already used for a different request",
+            )),
+        }
+    }
+}
+
+macro_rules! impl_plumbing {
+    ($conn:ty) => {
+        #[async_trait]
+        impl Plumbing for $conn {
+            async fn enqueue(&mut self, e: &OutboxEvent) -> sqlx::Result<()> {
+                sqlx::query(
+                    "INSERT INTO bti_outbox (id, source, event_type, subject, tenant, time, data, traceparent) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&e.id)
+                .bind(&e.source)
+                .bind(&e.event_type)
+                .bind(&e.subject)
+                .bind(&e.tenant)
+                .bind(e.time)
+                .bind(&e.data)
+                .bind(&e.traceparent)
+                .execute(&mut *self)
+                .await?;
+                Ok(())
+            }
+
+            async fn claim_key(
+                &mut self,
+                scope: &str,
+                request_id: &str,
+                fingerprint: &str,
+                resource: &str,
+            ) -> sqlx::Result<Option<(String, String)>> {
+                let inserted = sqlx::query(
+                    "INSERT INTO bti_idempotency (scope, request_id, fingerprint, resource, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope, request_id) DO NOTHING",
+                )
+                .bind(scope)
+                .bind(request_id)
+                .bind(fingerprint)
+                .bind(resource)
+                .bind(Utc::now())
+                .execute(&mut *self)
+                .await?
+                .rows_affected();
+                if inserted == 1 {
+                    return Ok(None);
+                }
+                sqlx::query_as::<_, (String, String)>(
+                    "SELECT fingerprint, resource FROM bti_idempotency WHERE scope = $1 AND request_id = $2",
+                )
+                .bind(scope)
+                .bind(request_id)
+                .fetch_optional(&mut *self)
+                .await
+            }
+        }
+    };
+}
+
+impl_plumbing!(sqlx::PgConnection);
+impl_plumbing!(sqlx::SqliteConnection);
+
+/// An outbox row read back for publishing.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct OutboxRow {
+    pub seq: i64,
+    pub id: String,
+    pub source: String,
+    pub event_type: String,
+    pub subject: String,
+    pub tenant: String,
+    pub time: DateTime<Utc>,
+    pub data: Vec<u8>,
+    pub traceparent: String,
+}
+
+const SELECT_OUTBOX: &str = "SELECT seq, id, source, event_type, subject, tenant, time, data, traceparent \
+     FROM bti_outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1";
+
+impl Db {
+    /// Publishes up to `limit` unpublished outbox rows in order with `publish`
+    /// and marks them published. Returns how many were published. On
+    /// PostgreSQL the rows stay locked (SKIP LOCKED) while they are published,
+    /// so several replicas never publish the same batch at once.
+    pub(crate) async fn relay_batch<F, Fut>(&self, limit: i64, publish: F) -> anyhow::Result<usize>
+    where
+        F: Fn(OutboxRow) -> Fut + Send + Sync,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+    {
+        match self {
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let sql = format!("{SELECT_OUTBOX} FOR UPDATE SKIP LOCKED");
+                let rows: Vec<OutboxRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let n = rows.len();
+                let mut seqs = Vec::with_capacity(n);
+                for row in rows {
+                    let seq = row.seq;
+                    publish(row).await?;
+                    seqs.push(seq);
+                }
+                sqlx::query("UPDATE bti_outbox SET published_at = $1 WHERE seq = ANY($2)")
+                    .bind(Utc::now())
+                    .bind(&seqs)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(n)
+            }
+            Db::Sqlite(pool) => {
+                // One relay per SQLite file (the dev process), so no locking.
+                let rows: Vec<OutboxRow> = sqlx::query_as(SELECT_OUTBOX)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?;
+                let n = rows.len();
+                for row in rows {
+                    let seq = row.seq;
+                    publish(row).await?;
+                    sqlx::query("UPDATE bti_outbox SET published_at = $1 WHERE seq = $2")
+                        .bind(Utc::now())
+                        .bind(seq)
+                        .execute(pool)
+                        .await?;
+                }
+                Ok(n)
+            }
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! One error type for every service, mapped to a gRPC status carrying
+//! `google.rpc.ErrorInfo` and, where it applies, `BadRequest`,
+//! `PreconditionFailure` or `RetryInfo` details.
+//!
+//! Messages and details never contain national ids, names or case text: they
+//! name fields and resource names only (ids in resource names are opaque).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// `google.rpc.ErrorInfo.domain` for every BTI error.
+pub const ERROR_DOMAIN: &str = "bti.no";
+
+/// A field that failed validation, by its path in the request (for example
+/// `person.national_id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: String,
+    pub description: String,
+}
+
+/// Result alias used across service code.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid argument")]
+    InvalidArgument(Vec<FieldViolation>),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// The request is well formed but the system is not in a state that allows
+    /// it. `reason` is a stable UPPER_SNAKE code; `subject` names what is missing.
+    #[error("{message}")]
+    FailedPrecondition {
+        reason: &'static str,
+        subject: String,
+        message: String,
+    },
+    /// The etag sent does not match the resource's current etag.
+    #[error("etag mismatch for {0}")]
+    EtagMismatch(String),
+    /// A concurrent change won; the client may retry.
+    #[error("{0}")]
+    Aborted(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    ResourceExhausted(String, Duration),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    /// A single field violation.
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        ApiError::InvalidArgument(vec![FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        }])
+    }
+
+    pub fn precondition(
+        reason: &'static str,
+        subject: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        ApiError::FailedPrecondition {
+            reason,
+            subject: subject.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        ApiError::Internal(err.into())
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            ApiError::InvalidArgument(_) => "INVALID_ARGUMENT",
+            ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::AlreadyExists(_) => "ALREADY_EXISTS",
+            ApiError::FailedPrecondition { reason, .. } => reason,
+            ApiError::EtagMismatch(_) => "ETAG_MISMATCH",
+            ApiError::Aborted(_) => "CONCURRENT_MODIFICATION",
+            ApiError::PermissionDenied(_) => "PERMISSION_DENIED",
+            ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
+            ApiError::ResourceExhausted(..) => "RATE_LIMITED",
+            ApiError::Unavailable(_) => "UNAVAILABLE",
+            ApiError::Internal(_) => "INTERNAL",
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+                ApiError::Unavailable("database unavailable".into())
+            }
+            _ => ApiError::Internal(err.into()),
+        }
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(err: ApiError) -> Status {
+        let mut details = ErrorDetails::new();
+        let mut metadata = HashMap::new();
+        let code = match &err {
+            ApiError::InvalidArgument(violations) => {
+                for v in violations {
+                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
+                }
+                Code::InvalidArgument
+            }
+            ApiError::NotFound(name) => {
+                metadata.insert("resource".to_string(), name.clone());
+                Code::NotFound
+            }
+            ApiError::AlreadyExists(name) => {
+                metadata.insert("resource".to_string(), name.clone());
+                Code::AlreadyExists
+            }
+            ApiError::FailedPrecondition {
+                reason,
+                subject,
+                message,
+            } => {
+                details.add_precondition_failure_violation(
+                    *reason,
+                    subject.clone(),
+                    message.clone(),
+                );
+                Code::FailedPrecondition
+            }
+            ApiError::EtagMismatch(name) => {
+                metadata.insert("resource".to_string(), name.clone());
+                Code::Aborted
+            }
+            ApiError::Aborted(_) => Code::Aborted,
+            ApiError::PermissionDenied(_) => Code::PermissionDenied,
+            ApiError::Unauthenticated(_) => Code::Unauthenticated,
+            ApiError::ResourceExhausted(_, retry) => {
+                details.set_retry_info(Some(*retry));
+                Code::ResourceExhausted
+            }
+            ApiError::Unavailable(_) => Code::Unavailable,
+            ApiError::Internal(source) => {
+                // The cause goes to the log (it never holds request data), the
+                // client gets a bare INTERNAL.
+                tracing::error!(error = %format!("{source:#}"), "internal error");
+                Code::Internal
+            }
+        };
+        details.set_error_info(err.reason(), ERROR_DOMAIN, metadata);
+        let message = match &err {
+            ApiError::InvalidArgument(v) if v.len() == 1 => {
+                format!("invalid {}: {}", v[0].field, v[0].description)
+            }
+            _ => err.to_string(),
+        };
+        Status::with_error_details(code, message, details)
+    }
+}
+
+/// Collects field violations so a request reports all of them at once.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        });
+    }
+
+    /// Adds a "required" violation when `value` is empty after trimming.
+    pub fn require(&mut self, field: &str, value: &str) {
+        if value.trim().is_empty() {
+            self.add(field, "required");
+        }
+    }
+
+    /// Adds a violation for a text field that is required and bounded.
+    pub fn text(&mut self, field: &str, value: &str, max_chars: usize) {
+        if value.trim().is_empty() {
+            self.add(field, "required");
+        } else if value.chars().count() > max_chars {
+            self.add(field, format!("at most {max_chars} characters"));
+        }
+    }
+
+    /// Runs a validation that returns a description of what is wrong.
+    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(description) => {
+                self.add(field, description);
+                None
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(())` when nothing was reported, otherwise INVALID_ARGUMENT with all violations.
+    pub fn finish(self) -> ApiResult<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::InvalidArgument(self.0))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_argument_carries_field_violations_and_error_info() {
+        let mut v = Violations::new();
+        v.require("unit.display_name", "  ");
+        v.add("unit.type", "unknown unit type");
+        let status: Status = v.finish().unwrap_err().into();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let fields: Vec<_> = details
+            .bad_request()
+            .unwrap()
+            .field_violations
+            .iter()
+            .map(|f| f.field.as_str())
+            .collect();
+        assert_eq!(fields, ["unit.display_name", "unit.type"]);
+        let info = details.error_info().unwrap();
+        assert_eq!(info.reason, "INVALID_ARGUMENT");
+        assert_eq!(info.domain, ERROR_DOMAIN);
+    }
+
+    #[test]
+    fn etag_mismatch_is_aborted() {
+        let status: Status = ApiError::EtagMismatch("tenants/4201".into()).into();
+        assert_eq!(status.code(), Code::Aborted);
+        assert_eq!(
+            status.get_error_details().error_info().unwrap().reason,
+            "ETAG_MISMATCH"
+        );
+    }
+
+    #[test]
+    fn internal_hides_cause() {
+        let status: Status = ApiError::internal(anyhow::anyhow!("secret detail")).into();
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("secret"));
+    }
+
+    #[test]
+    fn rate_limit_has_retry_info() {
+        let status: Status =
+            ApiError::ResourceExhausted("slow down".into(), Duration::from_secs(2)).into();
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        let retry = status.get_error_details().retry_info().cloned().unwrap();
+        assert_eq!(retry.retry_delay, Some(Duration::from_secs(2)));
+    }
+}

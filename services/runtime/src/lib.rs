@@ -1,0 +1,17 @@
+//! Shared runtime of every BTI service: configuration, telemetry, the gRPC
+//! server builder, authentication, error mapping, storage and event plumbing.
+//! No business logic lives here.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod server;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::{ApiError, ApiResult, Violations};

@@ -1,0 +1,223 @@
+//! Test harness shared by every service's suites (feature `testing`): a fresh
+//! database per test on each backend, and a real gRPC server on a random port
+//! with a real token issuer.
+//!
+//! PostgreSQL runs when `BTI_TEST_POSTGRES_URL` points at a server where the
+//! user may create databases (for example `postgres://postgres@127.0.0.1:5432/test`);
+//! each test gets its own `bti_test_…` database.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tonic::transport::Channel;
+
+use crate::auth::{AuthConfig, Claims, DevIssuer, Verifier};
+use crate::config::ServerConfig;
+use crate::db::Db;
+use crate::server::{Running, ServiceSet};
+
+pub const POSTGRES_ENV: &str = "BTI_TEST_POSTGRES_URL";
+
+/// A temporary directory removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A database that lives as long as the test.
+pub struct TestDb {
+    pub db: Db,
+    _dir: Option<TempDir>,
+}
+
+impl std::ops::Deref for TestDb {
+    type Target = Db;
+    fn deref(&self) -> &Db {
+        &self.db
+    }
+}
+
+/// A fresh SQLite file.
+pub async fn sqlite() -> TestDb {
+    let dir = TempDir::new("bti-test");
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    TestDb {
+        db: Db::connect(&url, 8).await.expect("open sqlite"),
+        _dir: Some(dir),
+    }
+}
+
+/// A fresh PostgreSQL database, or `None` when `BTI_TEST_POSTGRES_URL` is unset.
+pub async fn postgres() -> Option<TestDb> {
+    let admin_url = std::env::var(POSTGRES_ENV).ok().filter(|u| !u.is_empty())?;
+    let name = format!("bti_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = Db::connect(&admin_url, 1)
+        .await
+        .expect("connect to BTI_TEST_POSTGRES_URL");
+    let Db::Postgres(pool) = &admin else {
+        panic!("{POSTGRES_ENV} must be a postgres:// url");
+    };
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(pool)
+        .await
+        .expect("create test database");
+    admin.close().await;
+    let (base, _) = admin_url
+        .split_once('?')
+        .map(|(b, q)| (b.to_string(), q.to_string()))
+        .unwrap_or((admin_url.clone(), String::new()));
+    let base = &base[..base.rfind('/').expect("url has a database path")];
+    Some(TestDb {
+        db: Db::connect(&format!("{base}/{name}"), 16)
+            .await
+            .expect("connect to test database"),
+        _dir: None,
+    })
+}
+
+/// Generates each test twice, `sqlite::name` and `postgres::name`, binding a
+/// fresh [`TestDb`] to the given identifier. The PostgreSQL variant says it
+/// skipped (and passes) when `BTI_TEST_POSTGRES_URL` is unset; CI sets it.
+#[macro_export]
+macro_rules! backend_tests {
+    ($(async fn $name:ident($db:ident) $body:block)*) => {
+        mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let $db = $crate::testing::sqlite().await;
+                    $body
+                }
+            )*
+        }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some($db) = $crate::testing::postgres().await else {
+                        eprintln!("skipped: {} not set", $crate::testing::POSTGRES_ENV);
+                        return;
+                    };
+                    $body
+                }
+            )*
+        }
+    };
+}
+
+/// A real server on 127.0.0.1 with a random port, trusting a fresh dev issuer.
+pub struct TestServer {
+    pub addr: std::net::SocketAddr,
+    pub issuer: DevIssuer,
+    pub channel: Channel,
+    running: Option<Running>,
+    _dir: TempDir,
+}
+
+impl TestServer {
+    pub async fn start(set: ServiceSet) -> Self {
+        let dir = TempDir::new("bti-test-server");
+        let issuer = DevIssuer::open(dir.path()).expect("dev issuer");
+        let verifier: Arc<Verifier> = Verifier::new(&AuthConfig {
+            issuers: vec![issuer.issuer_config()],
+            ..AuthConfig::default()
+        })
+        .await
+        .expect("verifier");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let running = crate::server::start(
+            listener,
+            &ServerConfig::default(),
+            verifier,
+            set,
+            std::future::pending(),
+        )
+        .await
+        .expect("start server");
+        running.set_serving().await;
+        let addr = running.local_addr;
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        TestServer {
+            addr,
+            issuer,
+            channel,
+            running: Some(running),
+            _dir: dir,
+        }
+    }
+
+    pub fn token(&self, claims: Claims) -> String {
+        self.issuer.sign(claims).expect("sign")
+    }
+
+    /// A request carrying a bearer token for `claims`.
+    pub fn request<T>(&self, message: T, claims: Claims) -> tonic::Request<T> {
+        with_token(message, &self.token(claims))
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await.expect("clean shutdown");
+        }
+    }
+}
+
+/// Wraps `message` in a request with `authorization: Bearer <token>`.
+pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(message);
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii token"),
+    );
+    req
+}
+
+/// Asserts a call failed with `code`, returning the status for further checks.
+#[track_caller]
+pub fn expect_code<T: std::fmt::Debug>(
+    result: Result<T, tonic::Status>,
+    code: tonic::Code,
+) -> tonic::Status {
+    match result {
+        Ok(v) => panic!("expected {code:?}, got Ok({v:?})"),
+        Err(s) => {
+            assert_eq!(s.code(), code, "unexpected status: {s:?}");
+            s
+        }
+    }
+}
+
+/// The field names of a status's `BadRequest` violations.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default()
+}
