@@ -1,1 +1,293 @@
-fn main() {}
+//! `bti`: the one binary. `bti dev` runs every service in one process on one
+//! port with SQLite and a local token issuer; `bti serve <service>` runs one
+//! service against PostgreSQL, as a pod would.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use bti_runtime::auth::{Claims, DevIssuer, Role, Verifier, personas};
+use bti_runtime::config::Settings;
+use bti_runtime::db::{Db, Migrations};
+use bti_runtime::events::{self, OutboxSignal};
+use bti_runtime::server::{self, ServiceSet};
+use clap::{Parser, Subcommand};
+use tokio::sync::watch;
+
+#[derive(Parser)]
+#[command(name = "bti", version, about = "BTI relay-log services")]
+struct Cli {
+    /// Configuration file (TOML); `BTI__…` environment variables override it.
+    #[arg(long, global = true, env = "BTI_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every service in one process on one port, SQLite under the data
+    /// directory, in-process events and a local token issuer.
+    Dev {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        listen: SocketAddr,
+        /// Where the SQLite files and the dev signing key live.
+        #[arg(long, default_value = ".bti")]
+        data_dir: PathBuf,
+    },
+    /// One service against the database in `database.url` (PostgreSQL in
+    /// deployments), with the configured token issuers and event bus.
+    Serve {
+        /// The service to run.
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(SERVICES))]
+        service: String,
+    },
+    /// Prints a token signed by the dev issuer of a `bti dev` data directory.
+    Token {
+        #[arg(long, default_value = ".bti")]
+        data_dir: PathBuf,
+        /// operator, employee, guardian, youth, client or service.
+        #[arg(long, default_value = "operator")]
+        principal: String,
+        #[arg(long, default_value = "dev-user")]
+        subject: String,
+        /// Municipality number (employee, guardian, youth).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Unit resource names the employee works in (repeatable).
+        #[arg(long = "unit")]
+        units: Vec<String>,
+        /// employee, unit_leader or municipal_admin (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Directory person resource name (guardian, youth).
+        #[arg(long)]
+        person: Option<String>,
+        /// Space-separated scopes (client, service).
+        #[arg(long, default_value = "")]
+        scope: String,
+        /// Organisation number (client).
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+/// Services this binary can run.
+const SERVICES: [&str; 1] = ["directory"];
+
+/// One mounted service: its database, migrations and outbox relay signal.
+struct Mounted {
+    name: &'static str,
+    db: Db,
+    migrations: Migrations,
+    outbox: OutboxSignal,
+}
+
+fn mount(name: &str, db: Db, set: &mut ServiceSet) -> anyhow::Result<Mounted> {
+    let outbox = OutboxSignal::default();
+    let (name, migrations) = match name {
+        "directory" => {
+            let store = bti_directory::store::for_db(&db);
+            set.add(bti_directory::DirectoryApi::new(store, outbox.clone()).into_server());
+            ("directory", bti_directory::store::migrations())
+        }
+        other => anyhow::bail!("unknown service {other}"),
+    };
+    Ok(Mounted {
+        name,
+        db,
+        migrations,
+        outbox,
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Dev { listen, data_dir } => {
+            settings.listen = listen;
+            let _telemetry = bti_runtime::telemetry::init("bti-dev", &settings.log)?;
+            std::fs::create_dir_all(&data_dir)
+                .with_context(|| format!("create {}", data_dir.display()))?;
+            let issuer = DevIssuer::open(&data_dir)?;
+            settings.auth.issuers.push(issuer.issuer_config());
+            let services = SERVICES
+                .iter()
+                .map(|s| {
+                    (
+                        *s,
+                        format!("sqlite://{}", data_dir.join(format!("{s}.db")).display()),
+                    )
+                })
+                .collect();
+            run(settings, services, Some((issuer, data_dir))).await
+        }
+        Command::Serve { service } => {
+            let _telemetry =
+                bti_runtime::telemetry::init(&format!("bti-{service}"), &settings.log)?;
+            let url = settings
+                .database
+                .url
+                .clone()
+                .context("database.url (BTI__DATABASE__URL) is required for bti serve")?;
+            let name = SERVICES
+                .iter()
+                .find(|s| **s == service)
+                .expect("clap checked the name");
+            run(settings, vec![(name, url)], None).await
+        }
+        Command::Token {
+            data_dir,
+            principal,
+            subject,
+            tenant,
+            units,
+            roles,
+            person,
+            scope,
+            org,
+        } => {
+            let issuer = DevIssuer::open(&data_dir)?;
+            let claims = token_claims(
+                &principal, &subject, tenant, units, roles, person, &scope, org,
+            )?;
+            println!("{}", issuer.sign(claims)?);
+            Ok(())
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn token_claims(
+    principal: &str,
+    subject: &str,
+    tenant: Option<String>,
+    units: Vec<String>,
+    roles: Vec<String>,
+    person: Option<String>,
+    scope: &str,
+    org: Option<String>,
+) -> anyhow::Result<Claims> {
+    let need = |v: Option<String>, flag: &str| {
+        v.with_context(|| format!("--{flag} is required for --principal {principal}"))
+    };
+    Ok(match principal {
+        "operator" => personas::operator(),
+        "service" => personas::service(subject, scope),
+        "employee" => {
+            let roles = roles
+                .iter()
+                .map(|r| serde_json::from_value::<Role>(serde_json::Value::String(r.clone())))
+                .collect::<Result<Vec<_>, _>>()
+                .context("--role must be employee, unit_leader or municipal_admin")?;
+            let units: Vec<&str> = units.iter().map(String::as_str).collect();
+            personas::employee(subject, &need(tenant, "tenant")?, &units, &roles)
+        }
+        "guardian" => {
+            personas::guardian(subject, &need(tenant, "tenant")?, &need(person, "person")?)
+        }
+        "youth" => personas::youth(subject, &need(tenant, "tenant")?, &need(person, "person")?),
+        "client" => personas::client(subject, &need(org, "org")?, scope),
+        other => anyhow::bail!("unknown principal {other}"),
+    })
+}
+
+async fn run(
+    settings: Settings,
+    services: Vec<(&str, String)>,
+    dev: Option<(DevIssuer, PathBuf)>,
+) -> anyhow::Result<()> {
+    let verifier = Verifier::new(&settings.auth).await?;
+    let bus = events::bus_from_config(&settings.events).await?;
+    let mut set = ServiceSet::new();
+    let mut mounted = Vec::new();
+    for (name, url) in services {
+        let db = Db::connect(&url, settings.database.max_connections)
+            .await
+            .with_context(|| format!("connect the {name} database"))?;
+        mounted.push(mount(name, db, &mut set)?);
+    }
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("listen on {}", settings.listen))?;
+    let running = server::start(
+        listener,
+        &settings.server,
+        verifier,
+        set,
+        server::shutdown_signal(),
+    )
+    .await?;
+    tracing::info!(addr = %running.local_addr, "listening; services NOT_SERVING until migrated");
+
+    let (stop_relays, relays_stopped) = watch::channel(false);
+    let mut relays = Vec::new();
+    for m in &mounted {
+        m.db.migrate(&m.migrations)
+            .await
+            .with_context(|| format!("migrate the {} database", m.name))?;
+        let mut stopped = relays_stopped.clone();
+        relays.push(tokio::spawn(events::run_relay(
+            m.db.clone(),
+            bus.clone(),
+            m.outbox.clone(),
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            },
+        )));
+    }
+    running.set_serving().await;
+    tracing::info!(services = ?mounted.iter().map(|m| m.name).collect::<Vec<_>>(), "serving");
+    if let Some((issuer, data_dir)) = &dev {
+        print_dev_banner(running.local_addr, issuer, data_dir)?;
+    }
+
+    running.wait().await?;
+    let _ = stop_relays.send(true);
+    for r in relays {
+        let _ = r.await;
+    }
+    for m in &mounted {
+        m.db.close().await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn print_dev_banner(addr: SocketAddr, issuer: &DevIssuer, data_dir: &Path) -> anyhow::Result<()> {
+    let token = issuer.sign(Claims {
+        exp: chrono_now() + 7 * 24 * 3600,
+        ..personas::operator()
+    })?;
+    println!(
+        r#"
+bti dev is serving {services} on {addr} (data in {dir})
+
+An operator token (valid 7 days; mint others with `bti token --help`):
+
+  export TOKEN={token}
+
+Try it:
+
+  grpcurl -plaintext {addr} list
+  grpcurl -plaintext -H "authorization: Bearer $TOKEN" \
+    -d '{{"tenant_id": "4201", "tenant": {{"display_name": "Sauda"}}}}' \
+    {addr} bti.directory.v1.DirectoryService/CreateTenant
+  grpcurl -plaintext -H "authorization: Bearer $TOKEN" \
+    -d '{{"name": "tenants/4201"}}' {addr} bti.directory.v1.DirectoryService/GetTenant
+"#,
+        services = SERVICES.join(", "),
+        dir = data_dir.display(),
+    );
+    Ok(())
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}

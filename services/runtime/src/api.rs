@@ -189,6 +189,13 @@ pub fn update_paths(
     Ok(paths)
 }
 
+/// The current time at the precision both backends store (microseconds), so a
+/// create's response equals what a later read returns.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}
+
 /// Converts a `chrono` time to a protobuf timestamp.
 pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {

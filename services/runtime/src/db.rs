@@ -289,3 +289,35 @@ impl Db {
         }
     }
 }
+
+/// Maps a failed write: a unique violation is ALREADY_EXISTS for `resource`, a
+/// foreign-key violation is FAILED_PRECONDITION (something it refers to is
+/// gone); anything else is internal.
+pub fn write_error(err: sqlx::Error, resource: &str) -> ApiError {
+    use sqlx::error::ErrorKind;
+    if let Some(db) = err.as_database_error() {
+        match db.kind() {
+            ErrorKind::UniqueViolation => return ApiError::AlreadyExists(resource.to_string()),
+            ErrorKind::ForeignKeyViolation => {
+                return ApiError::precondition(
+                    "REFERENCE_MISSING",
+                    resource,
+                    "a resource it refers to does not exist",
+                );
+            }
+            _ => {}
+        }
+    }
+    err.into()
+}
+
+/// Outcome of a conditional (`… AND version = $n`) update or delete: one row
+/// means it applied; none means the resource changed since it was read
+/// (ABORTED) or is gone (NOT_FOUND).
+pub fn check_versioned(rows_affected: u64, still_exists: bool, resource: &str) -> ApiResult<()> {
+    match (rows_affected, still_exists) {
+        (1, _) => Ok(()),
+        (_, true) => Err(ApiError::EtagMismatch(resource.to_string())),
+        (_, false) => Err(ApiError::NotFound(resource.to_string())),
+    }
+}

@@ -221,3 +221,14 @@ pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
         .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
         .unwrap_or_default()
 }
+
+/// Event types in the outbox, oldest first (to assert a write committed its
+/// event, and a refused write none).
+pub async fn outbox_types(db: &Db) -> Vec<String> {
+    const SQL: &str = "SELECT event_type FROM bti_outbox ORDER BY seq";
+    match db {
+        Db::Postgres(p) => sqlx::query_scalar(SQL).fetch_all(p).await,
+        Db::Sqlite(p) => sqlx::query_scalar(SQL).fetch_all(p).await,
+    }
+    .expect("read outbox")
+}
