@@ -29,7 +29,19 @@ fn main() {
 
     println!("cargo:rerun-if-changed=bti");
     println!("cargo:rerun-if-changed=third_party");
+    // A fresh machine may have only the Rust toolchain: fall back to the protoc
+    // shipped in the protoc-bin-vendored crate when none is installed.
+    let have_protoc = std::env::var_os("PROTOC").is_some()
+        || std::process::Command::new("protoc")
+            .arg("--version")
+            .output()
+            .is_ok();
+    let mut includes = vec![root.clone(), root.join("third_party/googleapis")];
     let mut config = prost_build::Config::new();
+    if !have_protoc {
+        config.protoc_executable(protoc_bin_vendored::protoc_bin_path().expect("vendored protoc"));
+        includes.push(protoc_bin_vendored::include_path().expect("vendored protoc includes"));
+    }
     // `prost::Name` gives every message its full name, used as the event type.
     config.enable_type_names();
     tonic_prost_build::configure()

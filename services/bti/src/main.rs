@@ -33,7 +33,7 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:50051")]
         listen: SocketAddr,
         /// Where the SQLite files and the dev signing key live.
-        #[arg(long, default_value = ".bti")]
+        #[arg(long, env = "BTI_DATA_DIR", default_value = ".bti")]
         data_dir: PathBuf,
     },
     /// One service against the database in `database.url` (PostgreSQL in
@@ -45,7 +45,8 @@ enum Command {
     },
     /// Prints a token signed by the dev issuer of a `bti dev` data directory.
     Token {
-        #[arg(long, default_value = ".bti")]
+        /// The data directory of the `bti dev` whose issuer signs the token.
+        #[arg(long, env = "BTI_DATA_DIR", default_value = ".bti")]
         data_dir: PathBuf,
         /// operator, employee, guardian, youth, client or service.
         #[arg(long, default_value = "operator")]

@@ -252,15 +252,18 @@ impl DirectoryApi {
                 "settings"
                 | "settings.youth_consent_age"
                 | "settings.require_all_guardians_consent" => {
-                    if path != "settings.require_all_guardians_consent" {
-                        if let Some(age) = v.check(
+                    // `settings` replaces both; a sub-path replaces one.
+                    let age_too = path != "settings.require_all_guardians_consent";
+                    let all_too = path != "settings.youth_consent_age";
+                    if age_too
+                        && let Some(age) = v.check(
                             "tenant.settings.youth_consent_age",
                             youth_consent_age(settings.youth_consent_age),
-                        ) {
-                            record.youth_consent_age = age;
-                        }
+                        )
+                    {
+                        record.youth_consent_age = age;
                     }
-                    if path != "settings.youth_consent_age" {
+                    if all_too {
                         record.require_all_guardians_consent =
                             settings.require_all_guardians_consent;
                     }

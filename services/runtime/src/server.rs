@@ -114,14 +114,16 @@ pub async fn start(
     let mut reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(bti_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .with_service_name("grpc.health.v1.Health");
+        .with_service_name("grpc.health.v1.Health")
+        .with_service_name("grpc.reflection.v1.ServerReflection");
     for name in &names {
         reflection = reflection.with_service_name(name.clone());
     }
     let reflection_v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(bti_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .with_service_name("grpc.health.v1.Health");
+        .with_service_name("grpc.health.v1.Health")
+        .with_service_name("grpc.reflection.v1alpha.ServerReflection");
     let reflection_v1alpha = names
         .iter()
         .fold(reflection_v1alpha, |b, n| b.with_service_name(n.clone()));

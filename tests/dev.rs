@@ -1,0 +1,231 @@
+//! End-to-end: the real `bti` binary in dev mode, driven over gRPC the way an
+//! operator's grpcurl would — health, reflection (v1 and v1alpha), a dev token
+//! from `bti token`, a create and a get, graceful shutdown on SIGTERM, and the
+//! data surviving a restart.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bti_proto::directory::directory_service_client::DirectoryServiceClient;
+use bti_proto::directory::{CreateTenantRequest, GetTenantRequest, Tenant};
+use bti_runtime::testing::{TempDir, with_token};
+use futures::StreamExt;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+const BTI: &str = env!("CARGO_BIN_EXE_bti");
+
+struct Dev {
+    child: Child,
+    addr: String,
+}
+
+impl Dev {
+    fn start(data_dir: &std::path::Path) -> Dev {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(BTI)
+            .args(["dev", "--listen", &addr, "--data-dir"])
+            .arg(data_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn bti dev");
+        Dev { child, addr }
+    }
+
+    /// Waits until the server answers health SERVING.
+    async fn channel(&self) -> Channel {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(ch) = Channel::from_shared(format!("http://{}", self.addr))
+                .unwrap()
+                .connect()
+                .await
+            {
+                let status = HealthClient::new(ch.clone())
+                    .check(HealthCheckRequest {
+                        service: "bti.directory.v1.DirectoryService".into(),
+                    })
+                    .await;
+                if matches!(status, Ok(ref r) if r.get_ref().status == ServingStatus::Serving as i32)
+                {
+                    return ch;
+                }
+            }
+            assert!(Instant::now() < deadline, "bti dev did not become SERVING");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGTERM, then the exit status.
+    async fn terminate(mut self) -> std::process::ExitStatus {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "bti dev did not stop on SIGTERM");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn token(data_dir: &std::path::Path) -> String {
+    let out = Command::new(BTI)
+        .arg("token")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+async fn reflected_services_v1(ch: Channel) -> Vec<String> {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = ServerReflectionClient::new(ch)
+        .server_reflection_info(tokio_stream::iter([req]))
+        .await
+        .unwrap()
+        .into_inner();
+    match stream
+        .next()
+        .await
+        .unwrap()
+        .unwrap()
+        .message_response
+        .unwrap()
+    {
+        MessageResponse::ListServicesResponse(l) => l.service.into_iter().map(|s| s.name).collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn reflected_services_v1alpha(ch: Channel) -> Vec<String> {
+    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = ServerReflectionClient::new(ch)
+        .server_reflection_info(tokio_stream::iter([req]))
+        .await
+        .unwrap()
+        .into_inner();
+    match stream
+        .next()
+        .await
+        .unwrap()
+        .unwrap()
+        .message_response
+        .unwrap()
+    {
+        MessageResponse::ListServicesResponse(l) => l.service.into_iter().map(|s| s.name).collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn dev_serves_health_reflection_and_the_directory_and_keeps_data() {
+    let dir = TempDir::new("bti-e2e");
+    let dev = Dev::start(dir.path());
+    let ch = dev.channel().await;
+
+    for services in [
+        reflected_services_v1(ch.clone()).await,
+        reflected_services_v1alpha(ch.clone()).await,
+    ] {
+        assert!(
+            services.contains(&"bti.directory.v1.DirectoryService".to_string()),
+            "{services:?}"
+        );
+        assert!(
+            services.contains(&"grpc.health.v1.Health".to_string()),
+            "{services:?}"
+        );
+    }
+
+    let token = token(dir.path());
+    let mut client = DirectoryServiceClient::new(ch.clone());
+    let created = client
+        .create_tenant(with_token(
+            CreateTenantRequest {
+                tenant_id: "4201".into(),
+                tenant: Some(Tenant {
+                    display_name: "Sauda".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.name, "tenants/4201");
+    assert_eq!(created.settings.unwrap().youth_consent_age, 15);
+    // Without a token the same call is refused.
+    let anon = client
+        .get_tenant(GetTenantRequest {
+            name: "tenants/4201".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(anon.code(), tonic::Code::Unauthenticated);
+    drop(client);
+    drop(ch);
+
+    let status = dev.terminate().await;
+    assert!(
+        status.success(),
+        "graceful shutdown exits 0, got {status:?}"
+    );
+
+    // The SQLite data and the dev key survive a restart: the old token still works.
+    let dev = Dev::start(dir.path());
+    let ch = dev.channel().await;
+    let got = DirectoryServiceClient::new(ch)
+        .get_tenant(with_token(
+            GetTenantRequest {
+                name: "tenants/4201".into(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.display_name, "Sauda");
+    assert!(dev.terminate().await.success());
+}
