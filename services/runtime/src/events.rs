@@ -80,8 +80,9 @@ impl Delivery {
 pub trait EventBus: Send + Sync {
     async fn publish(&self, envelope: &EventEnvelope) -> anyhow::Result<()>;
 
-    /// Events whose type starts with `type_prefix` (for example
-    /// `bti.consent.v1.`), for the named durable consumer.
+    /// Events of one package (`type_prefix` ending in `.`, for example
+    /// `bti.consent.v1.`), of one exact type, or all (empty), for the named
+    /// durable consumer.
     async fn subscribe(
         &self,
         consumer: &str,
@@ -139,21 +140,24 @@ impl EventBus for InProcessBus {
     }
 }
 
-/// NATS JetStream bus: one stream holding `events.>`, subjects
-/// `events.<payload type>`, message id = event id so JetStream drops the
-/// duplicates a relay retry can produce.
+/// NATS JetStream bus: one stream (default `BTI`) holding the subjects
+/// `<stream in lowercase>.<payload type>`, for example
+/// `bti.bti.directory.v1.UnitCreated`; message id = event id, so JetStream
+/// drops the duplicates a relay retry can produce.
 pub struct NatsBus {
     js: async_nats::jetstream::Context,
     stream: String,
+    prefix: String,
 }
 
 impl NatsBus {
     pub async fn connect(url: &str, stream: &str) -> anyhow::Result<Self> {
         let client = async_nats::connect(url).await?;
         let js = async_nats::jetstream::new(client);
+        let prefix = stream.to_lowercase();
         js.get_or_create_stream(async_nats::jetstream::stream::Config {
             name: stream.to_string(),
-            subjects: vec!["events.>".to_string()],
+            subjects: vec![format!("{prefix}.>")],
             duplicate_window: Duration::from_secs(120),
             ..Default::default()
         })
@@ -162,7 +166,19 @@ impl NatsBus {
         Ok(NatsBus {
             js,
             stream: stream.to_string(),
+            prefix,
         })
+    }
+}
+
+impl NatsBus {
+    /// Deletes the stream and everything in it (tests and decommissioning).
+    pub async fn delete_stream(&self) -> anyhow::Result<()> {
+        self.js
+            .delete_stream(&self.stream)
+            .await
+            .map_err(|e| anyhow::anyhow!("delete stream: {e}"))?;
+        Ok(())
     }
 }
 
@@ -176,7 +192,7 @@ impl EventBus for NatsBus {
         }
         self.js
             .publish_with_headers(
-                format!("events.{}", envelope.r#type),
+                format!("{}.{}", self.prefix, envelope.r#type),
                 headers,
                 envelope.encode_to_vec().into(),
             )
@@ -198,7 +214,11 @@ impl EventBus for NatsBus {
             .get_stream(&self.stream)
             .await
             .map_err(|e| anyhow::anyhow!("get stream: {e}"))?;
-        let filter = format!("events.{}>", type_prefix);
+        let filter = if type_prefix.is_empty() || type_prefix.ends_with('.') {
+            format!("{}.{}>", self.prefix, type_prefix)
+        } else {
+            format!("{}.{}", self.prefix, type_prefix)
+        };
         let consumer = stream
             .get_or_create_consumer(
                 consumer,
