@@ -27,9 +27,15 @@ pub mod bti {
             tonic::include_proto!("bti.directory.v1");
         }
     }
+    pub mod consent {
+        pub mod v1 {
+            tonic::include_proto!("bti.consent.v1");
+        }
+    }
 }
 
 mod redact;
 
+pub use bti::consent::v1 as consent;
 pub use bti::directory::v1 as directory;
 pub use bti::r#type::v1 as types;

@@ -6,7 +6,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use bti_runtime::auth::{Claims, DevIssuer, Role, Verifier, personas};
+use std::sync::Arc;
+
+use bti_runtime::auth::{Claims, LocalIssuer, Role, Verifier, personas};
+use bti_runtime::client::ServiceCredentials;
 use bti_runtime::config::Settings;
 use bti_runtime::db::{Db, Migrations};
 use bti_runtime::events::{self, OutboxSignal};
@@ -75,23 +78,80 @@ enum Command {
 }
 
 /// Services this binary can run.
-const SERVICES: [&str; 1] = ["directory"];
+const SERVICES: [&str; 2] = ["directory", "consent"];
 
-/// One mounted service: its database, migrations and outbox relay signal.
+/// How often the consent service records expiries (access is refused at the
+/// exact valid-until instant regardless; the sweep writes the revision and event).
+const EXPIRY_SWEEP: std::time::Duration = std::time::Duration::from_secs(30);
+
+type Background = Box<dyn FnOnce(watch::Receiver<bool>) -> tokio::task::JoinHandle<()> + Send>;
+
+/// One mounted service: its database, migrations, outbox relay signal and
+/// any background work it needs once migrated.
 struct Mounted {
     name: &'static str,
     db: Db,
     migrations: Migrations,
     outbox: OutboxSignal,
+    background: Option<Background>,
 }
 
-fn mount(name: &str, db: Db, set: &mut ServiceSet) -> anyhow::Result<Mounted> {
+/// What services need to call each other: peer addresses and the issuer that
+/// signs their service tokens.
+struct Peers {
+    urls: std::collections::BTreeMap<String, String>,
+    issuer: Option<Arc<LocalIssuer>>,
+}
+
+impl Peers {
+    fn credentials(&self, service: &str, scopes: &str) -> anyhow::Result<ServiceCredentials> {
+        let issuer = self.issuer.clone().context(
+            "internal.key_dir (BTI__INTERNAL__KEY_DIR) is required: this service calls others",
+        )?;
+        Ok(ServiceCredentials::new(issuer, service, scopes))
+    }
+
+    fn channel(&self, peer: &str) -> anyhow::Result<tonic::transport::Channel> {
+        let url = self.urls.get(peer).with_context(|| {
+            format!(
+                "peers.{peer} (BTI__PEERS__{}) is required",
+                peer.to_uppercase()
+            )
+        })?;
+        bti_runtime::client::lazy_channel(url)
+    }
+}
+
+fn until_stopped(mut stop: watch::Receiver<bool>) -> impl std::future::Future<Output = ()> {
+    async move {
+        let _ = stop.wait_for(|s| *s).await;
+    }
+}
+
+fn mount(name: &str, db: Db, set: &mut ServiceSet, peers: &Peers) -> anyhow::Result<Mounted> {
     let outbox = OutboxSignal::default();
+    let mut background: Option<Background> = None;
     let (name, migrations) = match name {
         "directory" => {
             let store = bti_directory::store::for_db(&db);
             set.add(bti_directory::DirectoryApi::new(store, outbox.clone()).into_server());
             ("directory", bti_directory::store::migrations())
+        }
+        "consent" => {
+            let directory = bti_consent::directory::Directory::new(
+                peers.channel("directory")?,
+                peers.credentials("consent", "")?,
+            );
+            let api = bti_consent::ConsentApi::new(
+                bti_consent::store::for_db(&db),
+                directory,
+                outbox.clone(),
+            );
+            set.add(api.clone().into_server());
+            background = Some(Box::new(move |stop| {
+                tokio::spawn(api.run_expiry(EXPIRY_SWEEP, until_stopped(stop)))
+            }));
+            ("consent", bti_consent::store::migrations())
         }
         other => anyhow::bail!("unknown service {other}"),
     };
@@ -100,6 +160,7 @@ fn mount(name: &str, db: Db, set: &mut ServiceSet) -> anyhow::Result<Mounted> {
         db,
         migrations,
         outbox,
+        background,
     })
 }
 
@@ -113,7 +174,7 @@ async fn main() -> anyhow::Result<()> {
             let _telemetry = bti_runtime::telemetry::init("bti-dev", &settings.log)?;
             std::fs::create_dir_all(&data_dir)
                 .with_context(|| format!("create {}", data_dir.display()))?;
-            let issuer = DevIssuer::open(&data_dir)?;
+            let issuer = Arc::new(LocalIssuer::open(&data_dir)?);
             settings.auth.issuers.push(issuer.issuer_config());
             let services = SERVICES
                 .iter()
@@ -151,7 +212,7 @@ async fn main() -> anyhow::Result<()> {
             scope,
             org,
         } => {
-            let issuer = DevIssuer::open(&data_dir)?;
+            let issuer = LocalIssuer::open(&data_dir)?;
             let claims = token_claims(
                 &principal, &subject, tenant, units, roles, person, &scope, org,
             )?;
@@ -199,21 +260,43 @@ fn token_claims(
 async fn run(
     settings: Settings,
     services: Vec<(&str, String)>,
-    dev: Option<(DevIssuer, PathBuf)>,
+    dev: Option<(Arc<LocalIssuer>, PathBuf)>,
 ) -> anyhow::Result<()> {
     let verifier = Verifier::new(&settings.auth).await?;
     let bus = events::bus_from_config(&settings.events).await?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("listen on {}", settings.listen))?;
+    let local = listener.local_addr()?;
+    let peers = match &dev {
+        // One process: every peer is this server, and the dev issuer signs.
+        Some((issuer, _)) => Peers {
+            urls: SERVICES
+                .iter()
+                .map(|s| (s.to_string(), format!("http://127.0.0.1:{}", local.port())))
+                .collect(),
+            issuer: Some(issuer.clone()),
+        },
+        None => Peers {
+            urls: settings.peers.clone(),
+            issuer: match &settings.internal.key_dir {
+                Some(dir) => Some(Arc::new(LocalIssuer::open_named(
+                    dir,
+                    &settings.internal.issuer,
+                    false,
+                )?)),
+                None => None,
+            },
+        },
+    };
     let mut set = ServiceSet::new();
     let mut mounted = Vec::new();
     for (name, url) in services {
         let db = Db::connect(&url, settings.database.max_connections)
             .await
             .with_context(|| format!("connect the {name} database"))?;
-        mounted.push(mount(name, db, &mut set)?);
+        mounted.push(mount(name, db, &mut set, &peers)?);
     }
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("listen on {}", settings.listen))?;
     let running = server::start(
         listener,
         &settings.server,
@@ -226,19 +309,19 @@ async fn run(
 
     let (stop_relays, relays_stopped) = watch::channel(false);
     let mut relays = Vec::new();
-    for m in &mounted {
+    for m in &mut mounted {
         m.db.migrate(&m.migrations)
             .await
             .with_context(|| format!("migrate the {} database", m.name))?;
-        let mut stopped = relays_stopped.clone();
         relays.push(tokio::spawn(events::run_relay(
             m.db.clone(),
             bus.clone(),
             m.outbox.clone(),
-            async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            },
+            until_stopped(relays_stopped.clone()),
         )));
+        if let Some(start) = m.background.take() {
+            relays.push(start(relays_stopped.clone()));
+        }
     }
     running.set_serving().await;
     tracing::info!(services = ?mounted.iter().map(|m| m.name).collect::<Vec<_>>(), "serving");
@@ -258,7 +341,7 @@ async fn run(
     Ok(())
 }
 
-fn print_dev_banner(addr: SocketAddr, issuer: &DevIssuer, data_dir: &Path) -> anyhow::Result<()> {
+fn print_dev_banner(addr: SocketAddr, issuer: &LocalIssuer, data_dir: &Path) -> anyhow::Result<()> {
     let token = issuer.sign(Claims {
         exp: chrono_now() + 7 * 24 * 3600,
         ..personas::operator()

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use bti_proto::directory::directory_service_server::{DirectoryService, DirectoryServiceServer};
 use bti_proto::directory::*;
 use bti_runtime::api::{
-    self, PageToken, check_etag, etag, new_id, page_size, paginate, parse_name, timestamp,
-    update_paths, validate_request_id, validate_resource_id,
+    PageToken, check_etag, etag, new_id, page_size, paginate, parse_name, timestamp, update_paths,
+    validate_resource_id,
 };
 use bti_runtime::auth::principal;
 use bti_runtime::events::{OutboxEvent, OutboxSignal};
@@ -71,10 +71,7 @@ impl DirectoryApi {
 }
 
 fn idem(request_id: &str, request: &impl Message) -> ApiResult<Idem> {
-    Ok(Idem {
-        request_id: validate_request_id("request_id", request_id)?,
-        fingerprint: api::request_fingerprint(&request.encode_to_vec()),
-    })
+    Idem::of(request_id, request)
 }
 
 fn reply<T>(result: ApiResult<T>) -> Result<Response<T>, Status> {

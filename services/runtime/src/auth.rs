@@ -528,10 +528,11 @@ where
     }
 }
 
-/// The local token issuer of `bti dev`: an Ed25519 key kept in the data
-/// directory, published as a JWKS file that the verifier trusts like any other
-/// issuer, so dev tokens go through the same verification as production ones.
-pub struct DevIssuer {
+/// A token issuer whose Ed25519 key lives in a directory: the local issuer of
+/// `bti dev`, and the internal issuer services use to call each other. The key
+/// is published as a JWKS file that verifiers trust like any other issuer, so
+/// these tokens go through the same verification as the identity provider's.
+pub struct LocalIssuer {
     key: EncodingKey,
     kid: String,
     pub issuer: String,
@@ -539,25 +540,36 @@ pub struct DevIssuer {
     pub jwks_path: PathBuf,
 }
 
+/// Issuer name of `bti dev`'s tokens.
 pub const DEV_ISSUER: &str = "bti-dev";
+/// Default issuer name of service-to-service tokens in deployments.
+pub const INTERNAL_ISSUER: &str = "bti-internal";
 
-impl DevIssuer {
-    /// Loads the key from `dir`, creating it (and the JWKS file) on first use.
+impl LocalIssuer {
+    /// The dev issuer in `dir`, creating its key on first use.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        Self::open_named(dir, DEV_ISSUER, true)
+    }
+
+    /// The issuer `name` with its key `<name>.ed25519.pk8` in `dir`. With
+    /// `create`, a missing key is generated (and its JWKS written); without,
+    /// a missing key is an error (deployments mount it from a secret).
+    pub fn open_named(dir: &Path, name: &str, create: bool) -> anyhow::Result<Self> {
         use ring::signature::{Ed25519KeyPair, KeyPair};
-        std::fs::create_dir_all(dir)?;
-        let key_path = dir.join("dev-issuer.ed25519.pk8");
+        let key_path = dir.join(format!("{name}.ed25519.pk8"));
         let pkcs8 = match std::fs::read(&key_path) {
             Ok(bytes) => bytes,
-            Err(_) => {
+            Err(_) if create => {
+                std::fs::create_dir_all(dir)?;
                 let doc = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
-                    .map_err(|_| anyhow::anyhow!("cannot generate dev key"))?;
+                    .map_err(|_| anyhow::anyhow!("cannot generate a signing key"))?;
                 write_private(&key_path, doc.as_ref())?;
                 doc.as_ref().to_vec()
             }
+            Err(e) => anyhow::bail!("read signing key {}: {e}", key_path.display()),
         };
         let pair =
-            Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| anyhow::anyhow!("bad dev key"))?;
+            Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| anyhow::anyhow!("bad signing key"))?;
         let x = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
         let kid = {
             use sha2::Digest;
@@ -566,15 +578,17 @@ impl DevIssuer {
         let jwk: Jwk = serde_json::from_value(serde_json::json!({
             "kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": "EdDSA", "use": "sig"
         }))?;
-        let jwks_path = dir.join("dev-jwks.json");
-        std::fs::write(
-            &jwks_path,
-            serde_json::to_vec_pretty(&JwkSet { keys: vec![jwk] })?,
-        )?;
-        Ok(DevIssuer {
+        let jwks_path = dir.join(format!("{name}.jwks.json"));
+        if create || !jwks_path.exists() {
+            std::fs::write(
+                &jwks_path,
+                serde_json::to_vec_pretty(&JwkSet { keys: vec![jwk] })?,
+            )?;
+        }
+        Ok(LocalIssuer {
             key: EncodingKey::from_ed_der(&pkcs8),
             kid,
-            issuer: DEV_ISSUER.into(),
+            issuer: name.into(),
             audience: default_audience(),
             jwks_path,
         })
@@ -684,9 +698,9 @@ pub mod personas {
 mod tests {
     use super::*;
 
-    async fn setup() -> (tempdir::Dir, DevIssuer, Arc<Verifier>) {
+    async fn setup() -> (tempdir::Dir, LocalIssuer, Arc<Verifier>) {
         let dir = tempdir::Dir::new();
-        let issuer = DevIssuer::open(dir.path()).unwrap();
+        let issuer = LocalIssuer::open(dir.path()).unwrap();
         let verifier = Verifier::new(&AuthConfig {
             issuers: vec![issuer.issuer_config()],
             ..AuthConfig::default()
@@ -787,7 +801,7 @@ mod tests {
     #[tokio::test]
     async fn rejects_wrong_audience_and_bad_client_org() {
         let (_d, issuer, verifier) = setup().await;
-        let mut wrong_aud = DevIssuer::open(_d.path()).unwrap();
+        let mut wrong_aud = LocalIssuer::open(_d.path()).unwrap();
         wrong_aud.audience = "other".into();
         let t = wrong_aud.sign(personas::operator()).unwrap();
         assert!(verifier.verify(&t).await.is_err());

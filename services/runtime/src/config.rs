@@ -24,6 +24,38 @@ pub struct Settings {
     pub auth: AuthConfig,
     #[serde(default)]
     pub events: EventsConfig,
+    #[serde(default)]
+    pub internal: InternalConfig,
+    /// Addresses of the other services this one calls, by service name (for
+    /// example `directory = "http://bti-directory:50051"`). `bti dev` points
+    /// them all at itself.
+    #[serde(default)]
+    pub peers: std::collections::BTreeMap<String, String>,
+}
+
+/// Service-to-service identity: the internal issuer's key, mounted from a
+/// secret. Every service also lists this issuer under `auth.issuers` (its
+/// `<issuer>.jwks.json` in the same directory).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct InternalConfig {
+    /// Directory holding `<issuer>.ed25519.pk8`; required by services that call others.
+    #[serde(default)]
+    pub key_dir: Option<PathBuf>,
+    #[serde(default = "default_internal_issuer")]
+    pub issuer: String,
+}
+
+fn default_internal_issuer() -> String {
+    crate::auth::INTERNAL_ISSUER.into()
+}
+
+impl Default for InternalConfig {
+    fn default() -> Self {
+        InternalConfig {
+            key_dir: None,
+            issuer: default_internal_issuer(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

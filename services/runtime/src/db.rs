@@ -108,6 +108,38 @@ pub async fn begin_write_sqlite(
     pool.begin_with("BEGIN IMMEDIATE").await
 }
 
+/// Idempotency of a create: the client's request id (if any) and a
+/// fingerprint of the request.
+#[derive(Debug, Clone, Default)]
+pub struct Idem {
+    pub request_id: Option<String>,
+    pub fingerprint: String,
+}
+
+impl Idem {
+    /// From a create request's `request_id` field and the request itself.
+    pub fn of(request_id: &str, request: &impl prost::Message) -> ApiResult<Idem> {
+        Ok(Idem {
+            request_id: crate::api::validate_request_id("request_id", request_id)?,
+            fingerprint: crate::api::request_fingerprint(&request.encode_to_vec()),
+        })
+    }
+}
+
+/// Writes `event` to the outbox and commits: the last step of every write.
+pub async fn commit_with<DB>(
+    mut tx: sqlx::Transaction<'static, DB>,
+    event: &OutboxEvent,
+) -> ApiResult<()>
+where
+    DB: sqlx::Database,
+    DB::Connection: Plumbing,
+{
+    tx.enqueue(event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// What a transaction found when it claimed an idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
@@ -132,19 +164,14 @@ pub trait Plumbing: Send {
         resource: &str,
     ) -> sqlx::Result<Option<(String, String)>>;
 
-    /// Claims `request_id` (if any) for `resource` within the transaction. A
-    /// concurrent claim of the same key waits on the key's unique index (or on
-    /// SQLite's write lock) and then sees the winner's row.
-    async fn claim(
-        &mut self,
-        scope: &str,
-        request_id: Option<&str>,
-        fingerprint: &str,
-        resource: &str,
-    ) -> ApiResult<Claim> {
-        let Some(request_id) = request_id else {
+    /// Claims the create's idempotency key (if any) for `resource` within the
+    /// transaction. A concurrent claim of the same key waits on the key's
+    /// unique index (or on SQLite's write lock) and then sees the winner's row.
+    async fn claim(&mut self, scope: &str, idem: &Idem, resource: &str) -> ApiResult<Claim> {
+        let Some(request_id) = idem.request_id.as_deref() else {
             return Ok(Claim::New);
         };
+        let fingerprint = idem.fingerprint.as_str();
         match self
             .claim_key(scope, request_id, fingerprint, resource)
             .await?

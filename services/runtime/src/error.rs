@@ -41,6 +41,14 @@ pub enum ApiError {
         subject: String,
         message: String,
     },
+    /// Several preconditions failed at once: (type, subject, description) each,
+    /// for example every guardian whose consent is missing.
+    #[error("{message}")]
+    FailedPreconditions {
+        reason: &'static str,
+        message: String,
+        violations: Vec<(String, String, String)>,
+    },
     /// The etag sent does not match the resource's current etag.
     #[error("etag mismatch for {0}")]
     EtagMismatch(String),
@@ -89,7 +97,8 @@ impl ApiError {
             ApiError::InvalidArgument(_) => "INVALID_ARGUMENT",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::AlreadyExists(_) => "ALREADY_EXISTS",
-            ApiError::FailedPrecondition { reason, .. } => reason,
+            ApiError::FailedPrecondition { reason, .. }
+            | ApiError::FailedPreconditions { reason, .. } => reason,
             ApiError::EtagMismatch(_) => "ETAG_MISMATCH",
             ApiError::Aborted(_) => "CONCURRENT_MODIFICATION",
             ApiError::PermissionDenied(_) => "PERMISSION_DENIED",
@@ -141,6 +150,16 @@ impl From<ApiError> for Status {
                     subject.clone(),
                     message.clone(),
                 );
+                Code::FailedPrecondition
+            }
+            ApiError::FailedPreconditions { violations, .. } => {
+                for (kind, subject, description) in violations {
+                    details.add_precondition_failure_violation(
+                        kind.clone(),
+                        subject.clone(),
+                        description.clone(),
+                    );
+                }
                 Code::FailedPrecondition
             }
             ApiError::EtagMismatch(name) => {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use tonic::transport::Channel;
 
-use crate::auth::{AuthConfig, Claims, DevIssuer, Verifier};
+use crate::auth::{AuthConfig, Claims, LocalIssuer, Verifier};
 use crate::config::ServerConfig;
 use crate::db::Db;
 use crate::server::{Running, ServiceSet};
@@ -127,7 +127,7 @@ macro_rules! backend_tests {
 /// A real server on 127.0.0.1 with a random port, trusting a fresh dev issuer.
 pub struct TestServer {
     pub addr: std::net::SocketAddr,
-    pub issuer: DevIssuer,
+    pub issuer: Arc<LocalIssuer>,
     pub channel: Channel,
     running: Option<Running>,
     _dir: TempDir,
@@ -135,8 +135,14 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(set: ServiceSet) -> Self {
+        Self::start_with(|_, _| set).await
+    }
+
+    /// Binds first, then builds the services with the server's own URL and
+    /// issuer, for services that call peers mounted on the same server.
+    pub async fn start_with(build: impl FnOnce(&str, Arc<LocalIssuer>) -> ServiceSet) -> Self {
         let dir = TempDir::new("bti-test-server");
-        let issuer = DevIssuer::open(dir.path()).expect("dev issuer");
+        let issuer = Arc::new(LocalIssuer::open(dir.path()).expect("dev issuer"));
         let verifier: Arc<Verifier> = Verifier::new(&AuthConfig {
             issuers: vec![issuer.issuer_config()],
             ..AuthConfig::default()
@@ -146,6 +152,8 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let set = build(&url, issuer.clone());
         let running = crate::server::start(
             listener,
             &ServerConfig::default(),

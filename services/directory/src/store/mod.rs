@@ -17,13 +17,7 @@ mod sqlite;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
-/// Idempotency of a create: the client's request id (if any) and a
-/// fingerprint of the request.
-#[derive(Debug, Clone, Default)]
-pub struct Idem {
-    pub request_id: Option<String>,
-    pub fingerprint: String,
-}
+pub use bti_runtime::db::Idem;
 
 /// Every write commits with its outbox event in one transaction. Updates and
 /// deletes take the record as the caller last read it: the change applies only

@@ -20,20 +20,14 @@ macro_rules! directory_sql_store {
             /// key; `Err(name)` is a replay of an earlier create of `name`.
             async fn start_create(&self, scope: &str, name: &str, idem: &Idem) -> ApiResult<Result<Tx, String>> {
                 let mut tx = self.begin().await?;
-                match tx
-                    .claim(scope, idem.request_id.as_deref(), &idem.fingerprint, name)
-                    .await?
-                {
+                match tx.claim(scope, idem, name).await? {
                     Claim::New => Ok(Ok(tx)),
                     Claim::Replay(existing) => Ok(Err(existing)),
                 }
             }
 
-            /// Writes the event and commits.
-            async fn finish(&self, mut tx: Tx, event: &OutboxEvent) -> ApiResult<()> {
-                tx.enqueue(event).await?;
-                tx.commit().await?;
-                Ok(())
+            async fn finish(&self, tx: Tx, event: &OutboxEvent) -> ApiResult<()> {
+                bti_runtime::db::commit_with(tx, event).await
             }
 
             async fn exists(&self, tx: &mut Tx, sql: &'static str, keys: &[&str]) -> ApiResult<bool> {

@@ -1,0 +1,133 @@
+//! What the consent service asks the directory, over its gRPC contract: the
+//! municipality's policy, facts about the subject (age, kind, guardians with
+//! parental responsibility) and whether units exist.
+
+use bti_proto::directory::directory_service_client::DirectoryServiceClient;
+use bti_proto::directory::{
+    GetPersonRequest, GetTenantRequest, GetUnitRequest, ListGuardianshipsRequest, PersonKind,
+};
+use bti_runtime::client::ServiceCredentials;
+use bti_runtime::{ApiError, ApiResult};
+use chrono::NaiveDate;
+use tonic::Code;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+use crate::domain::{Policy, SubjectFacts};
+
+type Client = DirectoryServiceClient<InterceptedService<Channel, ServiceCredentials>>;
+
+#[derive(Clone)]
+pub struct Directory {
+    client: Client,
+}
+
+/// A directory error: NOT_FOUND is the caller's to interpret; anything else
+/// means the directory could not answer.
+fn unavailable(status: tonic::Status) -> ApiError {
+    tracing::warn!(code = ?status.code(), "directory call failed");
+    ApiError::Unavailable("the directory could not be reached".into())
+}
+
+impl Directory {
+    pub fn new(channel: Channel, credentials: ServiceCredentials) -> Self {
+        Directory {
+            client: DirectoryServiceClient::with_interceptor(channel, credentials),
+        }
+    }
+
+    pub async fn policy(&self, tenant: &str) -> ApiResult<Policy> {
+        let t = self
+            .client
+            .clone()
+            .get_tenant(GetTenantRequest {
+                name: format!("tenants/{tenant}"),
+            })
+            .await
+            .map_err(|s| match s.code() {
+                Code::NotFound => ApiError::NotFound(format!("tenants/{tenant}")),
+                _ => unavailable(s),
+            })?
+            .into_inner();
+        let settings = t.settings.unwrap_or_default();
+        Ok(Policy {
+            youth_consent_age: settings.youth_consent_age.max(0) as u32,
+            require_all_guardians: settings.require_all_guardians_consent,
+        })
+    }
+
+    /// The subject's facts, or `None` when no such person exists.
+    pub async fn subject(&self, name: &str, today: NaiveDate) -> ApiResult<Option<SubjectFacts>> {
+        let person = match self
+            .client
+            .clone()
+            .get_person(GetPersonRequest {
+                name: name.to_string(),
+            })
+            .await
+        {
+            Ok(p) => p.into_inner(),
+            Err(s) if s.code() == Code::NotFound => return Ok(None),
+            Err(s) => return Err(unavailable(s)),
+        };
+        let birth = person
+            .birth_date
+            .and_then(|d| NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32))
+            .ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!("directory person without birth date"))
+            })?;
+        Ok(Some(SubjectFacts {
+            name: name.to_string(),
+            age: today.years_since(birth).unwrap_or(0),
+            pregnant_woman: person.kind == PersonKind::PregnantWoman as i32,
+            guardians: self.guardians(name).await?,
+        }))
+    }
+
+    /// Guardians of `person` with parental responsibility.
+    pub async fn guardians(&self, person: &str) -> ApiResult<Vec<String>> {
+        let mut out = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = self
+                .client
+                .clone()
+                .list_guardianships(ListGuardianshipsRequest {
+                    parent: person.to_string(),
+                    page_size: 100,
+                    page_token,
+                })
+                .await
+                .map_err(|s| match s.code() {
+                    Code::NotFound => ApiError::NotFound(person.to_string()),
+                    _ => unavailable(s),
+                })?
+                .into_inner();
+            out.extend(
+                page.guardianships
+                    .into_iter()
+                    .filter(|g| g.parental_responsibility)
+                    .map(|g| g.guardian),
+            );
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
+    pub async fn unit_exists(&self, name: &str) -> ApiResult<bool> {
+        match self
+            .client
+            .clone()
+            .get_unit(GetUnitRequest {
+                name: name.to_string(),
+            })
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(s) if s.code() == Code::NotFound => Ok(false),
+            Err(s) => Err(unavailable(s)),
+        }
+    }
+}
