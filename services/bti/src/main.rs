@@ -122,10 +122,8 @@ impl Peers {
     }
 }
 
-fn until_stopped(mut stop: watch::Receiver<bool>) -> impl std::future::Future<Output = ()> {
-    async move {
-        let _ = stop.wait_for(|s| *s).await;
-    }
+async fn until_stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 fn mount(name: &str, db: Db, set: &mut ServiceSet, peers: &Peers) -> anyhow::Result<Mounted> {

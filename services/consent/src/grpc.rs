@@ -202,6 +202,18 @@ impl ConsentApi {
         OutboxEvent::new(SOURCE, subject, tenant, payload)
     }
 
+    /// Asks the directory about each requested unit not already `known`,
+    /// reporting unknown ones by their index in the request.
+    async fn check_units_exist(&self, requested: &[String], known: &[String]) -> ApiResult<()> {
+        let mut v = Violations::new();
+        for (i, u) in requested.iter().enumerate() {
+            if !known.contains(u) && !self.directory.unit_exists(u).await? {
+                v.add(format!("consent.covered_units[{i}]"), "unknown unit");
+            }
+        }
+        v.finish()
+    }
+
     fn committed<T>(&self, value: T) -> ApiResult<T> {
         self.outbox.wake();
         Ok(value)
@@ -318,13 +330,7 @@ impl ConsentApi {
             .ok_or_else(|| {
                 ApiError::invalid("consent.subject", "no such person in the directory")
             })?;
-        let mut v = Violations::new();
-        for (i, u) in units.iter().enumerate() {
-            if !self.directory.unit_exists(u).await? {
-                v.add(format!("consent.covered_units[{i}]"), "unknown unit");
-            }
-        }
-        v.finish()?;
+        self.check_units_exist(&c.covered_units, &[]).await?;
         domain::check_grantors(policy, &subject, &grantors)?;
 
         let id = new_id();
@@ -491,13 +497,10 @@ impl ConsentApi {
             }
         }
         v.finish()?;
-        let mut v = Violations::new();
-        for (i, u) in units.iter().enumerate() {
-            if !view.units.contains(u) && !self.directory.unit_exists(u).await? {
-                v.add(format!("consent.covered_units[{i}]"), "unknown unit");
-            }
+        if paths.iter().any(|x| x == "covered_units") {
+            self.check_units_exist(&c.covered_units, &view.units)
+                .await?;
         }
-        v.finish()?;
 
         let added: Vec<String> = units
             .iter()

@@ -21,6 +21,9 @@ pub fn lazy_channel(url: &str) -> anyhow::Result<Channel> {
         .connect_lazy())
 }
 
+/// The current `authorization` value and when its token expires.
+type CachedToken = Arc<Mutex<Option<(MetadataValue<tonic::metadata::Ascii>, i64)>>>;
+
 const TOKEN_LIFETIME_SECS: i64 = 300;
 const RENEW_BEFORE_SECS: i64 = 60;
 
@@ -30,7 +33,7 @@ pub struct ServiceCredentials {
     issuer: Arc<LocalIssuer>,
     name: String,
     scopes: String,
-    cached: Arc<Mutex<Option<(MetadataValue<tonic::metadata::Ascii>, i64)>>>,
+    cached: CachedToken,
 }
 
 impl ServiceCredentials {

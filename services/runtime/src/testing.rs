@@ -52,6 +52,16 @@ impl std::ops::Deref for TestDb {
     }
 }
 
+impl TestDb {
+    /// Another fresh database on the same backend, for a second service.
+    pub async fn another(&self) -> TestDb {
+        match self.db {
+            Db::Sqlite(_) => sqlite().await,
+            Db::Postgres(_) => postgres().await.expect("postgres is configured"),
+        }
+    }
+}
+
 /// A fresh SQLite file.
 pub async fn sqlite() -> TestDb {
     let dir = TempDir::new("bti-test");
