@@ -3,89 +3,25 @@
 //! from `bti token`, a create and a get, graceful shutdown on SIGTERM, and the
 //! data surviving a restart.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::process::Command;
 
 use bti_proto::directory::directory_service_client::DirectoryServiceClient;
 use bti_proto::directory::{CreateTenantRequest, GetTenantRequest, Tenant};
 use bti_runtime::testing::{TempDir, with_token};
+use common::{BTI, Proc, free_port};
 use futures::StreamExt;
 use tonic::transport::Channel;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 
-const BTI: &str = env!("CARGO_BIN_EXE_bti");
-
-struct Dev {
-    child: Child,
-    addr: String,
-}
-
-impl Dev {
-    fn start(data_dir: &std::path::Path) -> Dev {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(BTI)
-            .args(["dev", "--listen", &addr, "--data-dir"])
-            .arg(data_dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn bti dev");
-        Dev { child, addr }
-    }
-
-    /// Waits until the server answers health SERVING.
-    async fn channel(&self) -> Channel {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(ch) = Channel::from_shared(format!("http://{}", self.addr))
-                .unwrap()
-                .connect()
-                .await
-            {
-                let status = HealthClient::new(ch.clone())
-                    .check(HealthCheckRequest {
-                        service: "bti.directory.v1.DirectoryService".into(),
-                    })
-                    .await;
-                if matches!(status, Ok(ref r) if r.get_ref().status == ServingStatus::Serving as i32)
-                {
-                    return ch;
-                }
-            }
-            assert!(Instant::now() < deadline, "bti dev did not become SERVING");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// SIGTERM, then the exit status.
-    async fn terminate(mut self) -> std::process::ExitStatus {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "bti dev did not stop on SIGTERM");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
+fn start_dev(data_dir: &std::path::Path) -> Proc {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let dir = data_dir.to_str().unwrap();
+    Proc::spawn(
+        &["dev", "--listen", &addr, "--data-dir", dir],
+        &[],
+        addr.clone(),
+    )
 }
 
 fn token(data_dir: &std::path::Path) -> String {
@@ -160,8 +96,8 @@ async fn reflected_services_v1alpha(ch: Channel) -> Vec<String> {
 #[tokio::test]
 async fn dev_serves_health_reflection_and_the_directory_and_keeps_data() {
     let dir = TempDir::new("bti-e2e");
-    let dev = Dev::start(dir.path());
-    let ch = dev.channel().await;
+    let dev = start_dev(dir.path());
+    let ch = dev.channel("bti.directory.v1.DirectoryService").await;
 
     for services in [
         reflected_services_v1(ch.clone()).await,
@@ -214,8 +150,8 @@ async fn dev_serves_health_reflection_and_the_directory_and_keeps_data() {
     );
 
     // The SQLite data and the dev key survive a restart: the old token still works.
-    let dev = Dev::start(dir.path());
-    let ch = dev.channel().await;
+    let dev = start_dev(dir.path());
+    let ch = dev.channel("bti.consent.v1.ConsentService").await;
     let got = DirectoryServiceClient::new(ch)
         .get_tenant(with_token(
             GetTenantRequest {

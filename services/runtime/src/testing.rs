@@ -42,6 +42,8 @@ impl Drop for TempDir {
 /// A database that lives as long as the test.
 pub struct TestDb {
     pub db: Db,
+    /// Connection URL, for handing the database to a spawned process.
+    pub url: String,
     _dir: Option<TempDir>,
 }
 
@@ -68,6 +70,7 @@ pub async fn sqlite() -> TestDb {
     let url = format!("sqlite://{}", dir.path().join("test.db").display());
     TestDb {
         db: Db::connect(&url, 8).await.expect("open sqlite"),
+        url,
         _dir: Some(dir),
     }
 }
@@ -92,10 +95,12 @@ pub async fn postgres() -> Option<TestDb> {
         .map(|(b, q)| (b.to_string(), q.to_string()))
         .unwrap_or((admin_url.clone(), String::new()));
     let base = &base[..base.rfind('/').expect("url has a database path")];
+    let url = format!("{base}/{name}");
     Some(TestDb {
-        db: Db::connect(&format!("{base}/{name}"), 16)
+        db: Db::connect(&url, 16)
             .await
             .expect("connect to test database"),
+        url,
         _dir: None,
     })
 }

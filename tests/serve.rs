@@ -1,0 +1,273 @@
+//! End-to-end in distributed mode: `bti serve directory` and `bti serve
+//! consent` as separate processes, each on its own PostgreSQL database, with
+//! tokens from an identity provider's JWKS, the consent service calling the
+//! directory with internal-issuer tokens, and (when NATS is available) the
+//! outbox relay publishing to JetStream. Runs in CI's PostgreSQL pass.
+
+mod common;
+
+use std::time::Duration;
+
+use bti_proto::consent::consent_method::Method;
+use bti_proto::consent::consent_service_client::ConsentServiceClient;
+use bti_proto::consent::*;
+use bti_proto::directory::directory_service_client::DirectoryServiceClient;
+use bti_proto::directory::*;
+use bti_runtime::auth::{LocalIssuer, Role, personas};
+use bti_runtime::events::{EventBus, NatsBus};
+use bti_runtime::testing::{TempDir, with_token};
+use chrono::NaiveDate;
+use common::{Proc, free_port};
+use futures::StreamExt;
+
+mod postgres {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn directory_and_consent_run_as_separate_services() {
+        let (Some(directory_db), Some(consent_db)) = (
+            bti_runtime::testing::postgres().await,
+            bti_runtime::testing::postgres().await,
+        ) else {
+            eprintln!("skipped: {} not set", bti_runtime::testing::POSTGRES_ENV);
+            return;
+        };
+        let keys = TempDir::new("bti-serve");
+        let idp = LocalIssuer::open_named(keys.path(), "test-idp", true).unwrap();
+        let internal = LocalIssuer::open_named(keys.path(), "bti-internal", true).unwrap();
+        let nats = std::env::var("BTI_TEST_NATS_URL")
+            .ok()
+            .filter(|u| !u.is_empty());
+        let stream = format!("T{}", uuid_like());
+        let config = keys.path().join("bti.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[[auth.issuers]]
+issuer = "test-idp"
+jwks_path = "{idp}"
+
+[[auth.issuers]]
+issuer = "bti-internal"
+jwks_path = "{internal}"
+
+[internal]
+key_dir = "{dir}"
+
+[events]
+stream = "{stream}"
+{nats}
+"#,
+                idp = idp.jwks_path.display(),
+                internal = internal.jwks_path.display(),
+                dir = keys.path().display(),
+                nats = nats
+                    .as_ref()
+                    .map(|u| format!("nats_url = \"{u}\""))
+                    .unwrap_or_default(),
+            ),
+        )
+        .unwrap();
+        let config = config.to_str().unwrap().to_string();
+        let events = match &nats {
+            Some(url) => Some(NatsBus::connect(url, &stream).await.unwrap()),
+            None => None,
+        };
+        let mut granted_events = match &events {
+            Some(bus) => Some(
+                bus.subscribe("serve-test", "bti.consent.v1.ConsentGranted")
+                    .await
+                    .unwrap(),
+            ),
+            None => None,
+        };
+
+        let d_addr = format!("127.0.0.1:{}", free_port());
+        let directory = Proc::spawn(
+            &["serve", "directory"],
+            &[
+                ("BTI_CONFIG", &config),
+                ("BTI__LISTEN", &d_addr),
+                ("BTI__DATABASE__URL", &directory_db.url),
+            ],
+            d_addr.clone(),
+        );
+        let c_addr = format!("127.0.0.1:{}", free_port());
+        let consent = Proc::spawn(
+            &["serve", "consent"],
+            &[
+                ("BTI_CONFIG", &config),
+                ("BTI__LISTEN", &c_addr),
+                ("BTI__DATABASE__URL", &consent_db.url),
+                ("BTI__PEERS__DIRECTORY", &format!("http://{d_addr}")),
+            ],
+            c_addr.clone(),
+        );
+        let d_ch = directory.channel("bti.directory.v1.DirectoryService").await;
+        let c_ch = consent.channel("bti.consent.v1.ConsentService").await;
+
+        // Each process serves only its own service.
+        let mut d = DirectoryServiceClient::new(d_ch.clone());
+        let op = idp.sign(personas::operator()).unwrap();
+        let unmounted = ConsentServiceClient::new(d_ch.clone())
+            .get_consent(with_token(
+                GetConsentRequest {
+                    name: "tenants/4201/consents/x".into(),
+                },
+                &op,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(unmounted.code(), tonic::Code::Unimplemented);
+
+        d.create_tenant(with_token(
+            CreateTenantRequest {
+                tenant_id: "4201".into(),
+                tenant: Some(Tenant {
+                    display_name: "Sauda".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            &op,
+        ))
+        .await
+        .unwrap();
+        d.create_unit(with_token(
+            CreateUnitRequest {
+                parent: "tenants/4201".into(),
+                unit_id: "school".into(),
+                unit: Some(Unit {
+                    display_name: "Skule".into(),
+                    r#type: UnitType::School as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            &op,
+        ))
+        .await
+        .unwrap();
+        let person = |kind: PersonKind, y: i32| CreatePersonRequest {
+            parent: "tenants/4201".into(),
+            person: Some(Person {
+                kind: kind as i32,
+                national_id: bti_runtime::ids::first_national_id(
+                    NaiveDate::from_ymd_opt(y, 2, 3).unwrap(),
+                    false,
+                    true,
+                ),
+                given_name: "A".into(),
+                family_name: "B".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let child = d
+            .create_person(with_token(person(PersonKind::Child, 2016), &op))
+            .await
+            .unwrap()
+            .into_inner()
+            .name;
+        let mother = d
+            .create_person(with_token(person(PersonKind::Guardian, 1986), &op))
+            .await
+            .unwrap()
+            .into_inner()
+            .name;
+        d.create_guardianship(with_token(
+            CreateGuardianshipRequest {
+                parent: child.clone(),
+                guardianship: Some(Guardianship {
+                    guardian: mother.clone(),
+                    parental_responsibility: true,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            &op,
+        ))
+        .await
+        .unwrap();
+
+        // The consent service checks the grant against the directory over gRPC.
+        let teacher = idp
+            .sign(personas::employee(
+                "t",
+                "4201",
+                &["tenants/4201/units/school"],
+                &[Role::Employee],
+            ))
+            .unwrap();
+        let mut c = ConsentServiceClient::new(c_ch.clone());
+        let granted = c
+            .create_consent(with_token(
+                CreateConsentRequest {
+                    parent: "tenants/4201".into(),
+                    consent: Some(Consent {
+                        subject: child.clone(),
+                        purpose: ConsentPurpose::RelayLogCollaboration as i32,
+                        grantors: vec![Grantor {
+                            person: mother.clone(),
+                            role: GrantorRole::Guardian as i32,
+                        }],
+                        covered_units: vec!["tenants/4201/units/school".into()],
+                        method: Some(ConsentMethod {
+                            method: Some(Method::Oral(OralConsent::default())),
+                        }),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                &teacher,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let check = c
+            .check_access(with_token(
+                CheckAccessRequest {
+                    subject: child.clone(),
+                    unit: "tenants/4201/units/school".into(),
+                    purpose: ConsentPurpose::RelayLogCollaboration as i32,
+                },
+                &teacher,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(check.allowed);
+        assert_eq!(check.revision, granted.revision);
+
+        // The committed event reached JetStream through the outbox relay.
+        if let Some(sub) = granted_events.as_mut() {
+            let delivery = tokio::time::timeout(Duration::from_secs(15), sub.next())
+                .await
+                .expect("ConsentGranted on NATS within 15 s")
+                .unwrap()
+                .unwrap();
+            delivery.ack().await.unwrap();
+            assert_eq!(delivery.envelope.subject, granted.name);
+            assert_eq!(delivery.envelope.source, "//bti.no/consent");
+        }
+
+        drop((d, c, d_ch, c_ch));
+        assert!(consent.terminate().await.success());
+        assert!(directory.terminate().await.success());
+        if let Some(bus) = events {
+            bus.delete_stream().await.unwrap();
+        }
+    }
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{:x}{:x}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
