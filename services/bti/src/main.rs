@@ -46,11 +46,24 @@ enum Command {
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(SERVICES))]
         service: String,
     },
-    /// Prints a token signed by the dev issuer of a `bti dev` data directory.
+    /// Creates (or keeps) an issuer's Ed25519 signing key and its JWKS file in
+    /// a directory, for example the internal issuer's secret:
+    /// `bti keygen --dir secrets --issuer bti-internal`.
+    Keygen {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value = bti_runtime::auth::INTERNAL_ISSUER)]
+        issuer: String,
+    },
+    /// Prints a token signed by the dev issuer of a `bti dev` data directory
+    /// (or by another issuer whose key is in that directory).
     Token {
         /// The data directory of the `bti dev` whose issuer signs the token.
         #[arg(long, env = "BTI_DATA_DIR", default_value = ".bti")]
         data_dir: PathBuf,
+        /// Issuer whose key signs; `bti-dev` is the one `bti dev` trusts.
+        #[arg(long, default_value = bti_runtime::auth::DEV_ISSUER)]
+        issuer: String,
         /// operator, employee, guardian, youth, client or service.
         #[arg(long, default_value = "operator")]
         principal: String,
@@ -199,8 +212,18 @@ async fn main() -> anyhow::Result<()> {
                 .expect("clap checked the name");
             run(settings, vec![(name, url)], None).await
         }
+        Command::Keygen { dir, issuer } => {
+            let key = LocalIssuer::open_named(&dir, &issuer, true)?;
+            println!(
+                "issuer {issuer}: key in {}, JWKS in {}",
+                dir.display(),
+                key.jwks_path.display()
+            );
+            Ok(())
+        }
         Command::Token {
             data_dir,
+            issuer,
             principal,
             subject,
             tenant,
@@ -210,7 +233,11 @@ async fn main() -> anyhow::Result<()> {
             scope,
             org,
         } => {
-            let issuer = LocalIssuer::open(&data_dir)?;
+            let issuer = LocalIssuer::open_named(
+                &data_dir,
+                &issuer,
+                issuer == bti_runtime::auth::DEV_ISSUER,
+            )?;
             let claims = token_claims(
                 &principal, &subject, tenant, units, roles, person, &scope, org,
             )?;

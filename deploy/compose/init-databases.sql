@@ -1,0 +1,3 @@
+-- One database per service.
+CREATE DATABASE bti_directory;
+CREATE DATABASE bti_consent;
