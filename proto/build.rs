@@ -15,9 +15,11 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// Messages with a `national_id` field; keep in step with src/redact.rs.
-const REDACTED: [&str; 2] = [
+const REDACTED: [&str; 4] = [
     ".bti.directory.v1.Person",
     ".bti.directory.v1.LookupPersonRequest",
+    ".bti.gateway.v1.ReferralSubject",
+    ".bti.gateway.v1.ReferralSubject.identity",
 ];
 
 fn main() {

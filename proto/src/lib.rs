@@ -32,10 +32,34 @@ pub mod bti {
             tonic::include_proto!("bti.consent.v1");
         }
     }
+    pub mod caselog {
+        pub mod v1 {
+            tonic::include_proto!("bti.caselog.v1");
+        }
+    }
+    pub mod scheduling {
+        pub mod v1 {
+            tonic::include_proto!("bti.scheduling.v1");
+        }
+    }
+    pub mod notification {
+        pub mod v1 {
+            tonic::include_proto!("bti.notification.v1");
+        }
+    }
+    pub mod gateway {
+        pub mod v1 {
+            tonic::include_proto!("bti.gateway.v1");
+        }
+    }
 }
 
 mod redact;
 
+pub use bti::caselog::v1 as caselog;
 pub use bti::consent::v1 as consent;
 pub use bti::directory::v1 as directory;
+pub use bti::gateway::v1 as gateway;
+pub use bti::notification::v1 as notification;
+pub use bti::scheduling::v1 as scheduling;
 pub use bti::r#type::v1 as types;

@@ -4,6 +4,8 @@
 use std::fmt;
 
 use crate::directory::{LookupPersonRequest, Person};
+use crate::gateway::ReferralSubject;
+use crate::gateway::referral_subject::Identity;
 
 impl fmt::Debug for Person {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -22,6 +24,23 @@ impl fmt::Debug for LookupPersonRequest {
             .field("parent", &self.parent)
             .field("national_id", &"<redacted>")
             .finish()
+    }
+}
+
+impl fmt::Debug for ReferralSubject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReferralSubject")
+            .field("identity", &self.identity)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Identity::NationalId(_) => f.write_str("NationalId(<redacted>)"),
+            Identity::UnbornChildOf(_) => f.write_str("UnbornChildOf(<redacted>)"),
+        }
     }
 }
 
@@ -44,5 +63,9 @@ mod tests {
             national_id: "01010750160".into(),
         };
         assert!(!format!("{r:?}").contains("01010750160"));
+        let s = ReferralSubject {
+            identity: Some(Identity::UnbornChildOf("01010750160".into())),
+        };
+        assert!(!format!("{s:?}").contains("01010750160"));
     }
 }
