@@ -118,7 +118,7 @@ impl Fx {
         let consent_store = bti_consent::store::for_db(&consent_db);
         let mut api_slot = None;
         let server = TestServer::start_with(|url, issuer| {
-            let directory = bti_consent::directory::Directory::new(
+            let directory = bti_runtime::peers::Directory::new(
                 lazy_channel(url).unwrap(),
                 ServiceCredentials::new(issuer, "consent", ""),
             );

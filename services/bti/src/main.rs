@@ -91,7 +91,7 @@ enum Command {
 }
 
 /// Services this binary can run.
-const SERVICES: [&str; 2] = ["directory", "consent"];
+const SERVICES: [&str; 3] = ["directory", "consent", "caselog"];
 
 /// How often the consent service records expiries (access is refused at the
 /// exact valid-until instant regardless; the sweep writes the revision and event).
@@ -149,7 +149,7 @@ fn mount(name: &str, db: Db, set: &mut ServiceSet, peers: &Peers) -> anyhow::Res
             ("directory", bti_directory::store::migrations())
         }
         "consent" => {
-            let directory = bti_consent::directory::Directory::new(
+            let directory = bti_runtime::peers::Directory::new(
                 peers.channel("directory")?,
                 peers.credentials("consent", "")?,
             );
@@ -163,6 +163,25 @@ fn mount(name: &str, db: Db, set: &mut ServiceSet, peers: &Peers) -> anyhow::Res
                 tokio::spawn(api.run_expiry(EXPIRY_SWEEP, until_stopped(stop)))
             }));
             ("consent", bti_consent::store::migrations())
+        }
+        "caselog" => {
+            let peers = bti_caselog::Peers {
+                consent: bti_runtime::peers::ConsentChecker::new(
+                    peers.channel("consent")?,
+                    peers.credentials("caselog", "")?,
+                ),
+                directory: bti_runtime::peers::Directory::new(
+                    peers.channel("directory")?,
+                    peers.credentials("caselog", "")?,
+                ),
+            };
+            let api = bti_caselog::CaseLogApi::new(
+                bti_caselog::store::for_db(&db),
+                peers,
+                outbox.clone(),
+            );
+            set.add(api.into_server());
+            ("caselog", bti_caselog::store::migrations())
         }
         other => anyhow::bail!("unknown service {other}"),
     };

@@ -164,22 +164,7 @@ pub fn decide(candidates: &[Candidate], now: DateTime<Utc>) -> Access {
     Access::Denied(reason)
 }
 
-/// The municipality's policy, from the directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Policy {
-    pub youth_consent_age: u32,
-    pub require_all_guardians: bool,
-}
-
-/// What the directory says about the subject.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubjectFacts {
-    pub name: String,
-    pub age: u32,
-    pub pregnant_woman: bool,
-    /// Guardians with parental responsibility.
-    pub guardians: Vec<String>,
-}
+pub use bti_runtime::peers::directory::{Policy, SubjectFacts};
 
 /// Checks the grantors against the policy. Malformed grantors (not a guardian
 /// with parental responsibility; the subject under the consent age) are
@@ -352,6 +337,7 @@ mod tests {
             name: "s".into(),
             age,
             pregnant_woman: false,
+            youth: false,
             guardians: guardians.iter().map(|x| x.to_string()).collect(),
         }
     }

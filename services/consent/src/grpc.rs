@@ -16,9 +16,9 @@ use bti_runtime::{ApiError, ApiResult, Violations};
 use chrono::{DateTime, Utc};
 use tonic::{Request, Response, Status};
 
-use crate::directory::Directory;
 use crate::domain::{self, *};
 use crate::store::{ConsentStore, Idem};
+use bti_runtime::peers::Directory;
 
 /// The consent service's gRPC API.
 #[derive(Clone)]

@@ -1,9 +1,8 @@
 //! The consent service: guardians' and youths' consents per unit, their
 //! immutable revisions, representation in meetings, withdrawal and expiry,
 //! and the access question every other service asks. Same shape as every
-//! service: `domain`, `store`, `grpc`, plus the directory client it needs.
+//! service: `domain`, `store`, `grpc`.
 
-pub mod directory;
 pub mod domain;
 pub mod grpc;
 pub mod store;

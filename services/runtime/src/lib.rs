@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod peers;
 pub mod server;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -1,19 +1,36 @@
-//! What the consent service asks the directory, over its gRPC contract: the
-//! municipality's policy, facts about the subject (age, kind, guardians with
-//! parental responsibility) and whether units exist.
+//! What services ask the directory, over its gRPC contract: a municipality's
+//! policy, facts about a person (age, kind, guardians with parental
+//! responsibility), whether units exist, and whether a staff member is absent.
 
+use crate::client::ServiceCredentials;
+use crate::{ApiError, ApiResult};
 use bti_proto::directory::directory_service_client::DirectoryServiceClient;
 use bti_proto::directory::{
-    GetPersonRequest, GetTenantRequest, GetUnitRequest, ListGuardianshipsRequest, PersonKind,
+    GetPersonRequest, GetTenantRequest, GetUnitRequest, ListGuardianshipsRequest,
+    ListMembersRequest, PersonKind,
 };
-use bti_runtime::client::ServiceCredentials;
-use bti_runtime::{ApiError, ApiResult};
 use chrono::NaiveDate;
 use tonic::Code;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-use crate::domain::{Policy, SubjectFacts};
+/// The municipality's consent policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub youth_consent_age: u32,
+    pub require_all_guardians: bool,
+}
+
+/// What the directory says about a person the work is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectFacts {
+    pub name: String,
+    pub age: u32,
+    pub pregnant_woman: bool,
+    pub youth: bool,
+    /// Guardians with parental responsibility.
+    pub guardians: Vec<String>,
+}
 
 type Client = DirectoryServiceClient<InterceptedService<Channel, ServiceCredentials>>;
 
@@ -80,6 +97,7 @@ impl Directory {
             name: name.to_string(),
             age: today.years_since(birth).unwrap_or(0),
             pregnant_woman: person.kind == PersonKind::PregnantWoman as i32,
+            youth: person.kind == PersonKind::Youth as i32,
             guardians: self.guardians(name).await?,
         }))
     }
@@ -111,6 +129,35 @@ impl Directory {
             );
             if page.next_page_token.is_empty() {
                 return Ok(out);
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
+    /// Whether `subject` is on `unit`'s staff list marked absent; `None` when
+    /// they are not on it.
+    pub async fn member_absent(&self, unit: &str, subject: &str) -> ApiResult<Option<bool>> {
+        let mut page_token = String::new();
+        loop {
+            let page = self
+                .client
+                .clone()
+                .list_members(ListMembersRequest {
+                    parent: unit.to_string(),
+                    page_size: 500,
+                    page_token,
+                })
+                .await
+                .map_err(|s| match s.code() {
+                    Code::NotFound => ApiError::NotFound(unit.to_string()),
+                    _ => unavailable(s),
+                })?
+                .into_inner();
+            if let Some(m) = page.members.iter().find(|m| m.subject == subject) {
+                return Ok(Some(m.absent));
+            }
+            if page.next_page_token.is_empty() {
+                return Ok(None);
             }
             page_token = page.next_page_token;
         }

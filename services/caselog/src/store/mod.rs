@@ -1,0 +1,292 @@
+//! Relay-log storage: one trait, a PostgreSQL and a SQLite backend sharing
+//! the SQL in `sql.rs`, each with its own migrations.
+//!
+//! Every write is a [`Work`]: ordered operations applied in one transaction
+//! together with their access-log rows and outbox events, or not at all.
+//! Every read takes the access-log row that describes it and commits it in
+//! the same transaction as the read, before anything is returned.
+
+use async_trait::async_trait;
+use bti_runtime::ApiResult;
+use bti_runtime::db::{Db, Migrations};
+use bti_runtime::events::OutboxEvent;
+use chrono::{DateTime, Utc};
+
+use crate::domain::*;
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+pub use bti_runtime::db::Idem;
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// One operation of a write. Updates apply only at the record's `version`
+/// (else the whole write is ABORTED) and bump it; `UpdateHandover` also
+/// requires the stored state to be `from_state`.
+#[derive(Debug, Clone)]
+pub enum Op {
+    InsertCaseLog(CaseLogRecord),
+    UpdateCaseLog(CaseLogRecord),
+    /// Records activity on an active log; refuses (FAILED_PRECONDITION) a
+    /// closed one, so a write racing a close cannot slip in after it.
+    Touch {
+        tenant: String,
+        id: String,
+        at: DateTime<Utc>,
+    },
+    InsertEntry(EntryRecord),
+    InsertLevelChange(LevelChangeRecord),
+    InsertGoal(GoalRecord),
+    UpdateGoal(GoalRecord),
+    InsertMeasure(MeasureRecord),
+    UpdateMeasure(MeasureRecord),
+    InsertEvaluation(EvaluationRecord),
+    InsertParticipant(ParticipantRecord),
+    UpdateParticipant(ParticipantRecord),
+    InsertHandover(HandoverRecord),
+    UpdateHandover {
+        record: HandoverRecord,
+        from_state: String,
+    },
+    InsertTransfer(TransferRecord),
+    UpdateTransfer {
+        record: TransferRecord,
+        from_state: String,
+    },
+    InsertHolder {
+        tenant: String,
+        case_log: String,
+        professional: String,
+        unit: String,
+        since: DateTime<Utc>,
+    },
+}
+
+/// A write: its operations, the access-log rows describing it and its events.
+#[derive(Debug, Clone, Default)]
+pub struct Work {
+    /// For creates: the idempotency key, the created resource's name and the
+    /// key's scope. A replay returns that name without applying anything.
+    pub idem: Option<(String, Idem, String)>,
+    pub ops: Vec<Op>,
+    pub access: Vec<AccessRecord>,
+    pub events: Vec<OutboxEvent>,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Done,
+    /// An earlier create with the same request id made this resource.
+    Replay(String),
+}
+
+/// The state authorization needs about one log.
+#[derive(Debug, Clone)]
+pub struct LogContext {
+    pub log: CaseLogRecord,
+    pub participants: Vec<ParticipantRecord>,
+    pub pending_handover: Option<HandoverRecord>,
+}
+
+/// A unit's active log with what a unit leader's oversight needs.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct OverviewRow {
+    pub id: String,
+    pub level: String,
+    pub holder: String,
+    pub holder_unit: String,
+    pub holder_since: DateTime<Utc>,
+    pub create_time: DateTime<Utc>,
+    pub last_activity_time: DateTime<Utc>,
+    pub overdue_evaluations: i64,
+}
+
+/// Active logs per unit and level.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct CountRow {
+    pub unit: String,
+    pub level: String,
+    pub active: i64,
+    pub older_than_a_year: i64,
+}
+
+/// Collections listed newest or oldest first by id (ids are time-ordered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Oldest,
+    Newest,
+}
+
+#[async_trait]
+pub trait CaseLogStore: Send + Sync {
+    async fn apply(&self, work: Work) -> ApiResult<Applied>;
+
+    /// The log with its active participants and open handover (no access row:
+    /// this is the authorization read; the request's own read logs itself).
+    async fn context(&self, tenant: &str, id: &str) -> ApiResult<Option<LogContext>>;
+
+    /// The hot read: the log and its newest entries, with the access row, in
+    /// one transaction.
+    async fn read_log(
+        &self,
+        tenant: &str,
+        id: &str,
+        entries: i64,
+        access: &AccessRecord,
+    ) -> ApiResult<Option<(CaseLogRecord, Vec<EntryRecord>)>>;
+
+    async fn list_case_logs(
+        &self,
+        tenant: &str,
+        subject: &str,
+        state: &str,
+        after: &str,
+        limit: i64,
+    ) -> ApiResult<Vec<CaseLogRecord>>;
+
+    /// Logs the access rows (one per log listed) with the listing.
+    async fn log_reads(&self, access: &[AccessRecord]) -> ApiResult<()>;
+
+    async fn entries(
+        &self,
+        tenant: &str,
+        log: &str,
+        after: &str,
+        limit: i64,
+        order: Order,
+        access: &AccessRecord,
+    ) -> ApiResult<Vec<EntryRecord>>;
+    async fn entry(
+        &self,
+        tenant: &str,
+        log: &str,
+        id: &str,
+        access: &AccessRecord,
+    ) -> ApiResult<Option<EntryRecord>>;
+    async fn level_changes(
+        &self,
+        tenant: &str,
+        log: &str,
+        after: &str,
+        limit: i64,
+        access: &AccessRecord,
+    ) -> ApiResult<Vec<LevelChangeRecord>>;
+    async fn goals(
+        &self,
+        tenant: &str,
+        log: &str,
+        after: &str,
+        limit: i64,
+        access: &AccessRecord,
+    ) -> ApiResult<Vec<GoalRecord>>;
+    async fn measures(
+        &self,
+        tenant: &str,
+        log: &str,
+        after: &str,
+        limit: i64,
+        access: &AccessRecord,
+    ) -> ApiResult<Vec<MeasureRecord>>;
+    async fn evaluations(
+        &self,
+        tenant: &str,
+        log: &str,
+        measure: &str,
+        after: &str,
+        limit: i64,
+        access: &AccessRecord,
+    ) -> ApiResult<Vec<EvaluationRecord>>;
+    async fn participants(
+        &self,
+        tenant: &str,
+        log: &str,
+        after: &str,
+        limit: i64,
+        access: &AccessRecord,
+    ) -> ApiResult<Vec<ParticipantRecord>>;
+    async fn handovers(
+        &self,
+        tenant: &str,
+        log: &str,
+        after: &str,
+        limit: i64,
+        access: &AccessRecord,
+    ) -> ApiResult<Vec<HandoverRecord>>;
+    async fn transfers(
+        &self,
+        tenant: &str,
+        log: &str,
+        after: &str,
+        limit: i64,
+        access: &AccessRecord,
+    ) -> ApiResult<Vec<TransferRecord>>;
+    async fn access_log(
+        &self,
+        tenant: &str,
+        log: &str,
+        after: &str,
+        limit: i64,
+        access: &AccessRecord,
+    ) -> ApiResult<Vec<AccessRecord>>;
+    async fn holders(
+        &self,
+        tenant: &str,
+        log: &str,
+    ) -> ApiResult<Vec<(String, String, DateTime<Utc>)>>;
+
+    /// Unlogged single-row reads used to check a write's target.
+    async fn goal(&self, tenant: &str, log: &str, id: &str) -> ApiResult<Option<GoalRecord>>;
+    async fn measure(&self, tenant: &str, log: &str, id: &str) -> ApiResult<Option<MeasureRecord>>;
+    async fn participant(
+        &self,
+        tenant: &str,
+        log: &str,
+        id: &str,
+    ) -> ApiResult<Option<ParticipantRecord>>;
+    async fn handover(
+        &self,
+        tenant: &str,
+        log: &str,
+        id: &str,
+    ) -> ApiResult<Option<HandoverRecord>>;
+    async fn transfer(
+        &self,
+        tenant: &str,
+        log: &str,
+        id: &str,
+    ) -> ApiResult<Option<TransferRecord>>;
+
+    /// Oversight: a unit's active logs with overdue-evaluation counts as of `today`.
+    async fn overview(
+        &self,
+        tenant: &str,
+        unit: &str,
+        today: chrono::NaiveDate,
+        after: &str,
+        limit: i64,
+    ) -> ApiResult<Vec<OverviewRow>>;
+    /// Statistics: active logs per unit and level; logs closed since `since`.
+    async fn statistics(
+        &self,
+        tenant: &str,
+        year_ago: DateTime<Utc>,
+    ) -> ApiResult<(Vec<CountRow>, i64)>;
+}
+
+pub fn migrations() -> Migrations {
+    Migrations {
+        postgres: sqlx::migrate!("migrations/postgres"),
+        sqlite: sqlx::migrate!("migrations/sqlite"),
+    }
+}
+
+/// The store for `db`'s backend. Run [`migrations`] before serving from it.
+pub fn for_db(db: &Db) -> std::sync::Arc<dyn CaseLogStore> {
+    match db {
+        Db::Postgres(pool) => std::sync::Arc::new(PgStore::new(pool.clone())),
+        Db::Sqlite(pool) => std::sync::Arc::new(SqliteStore::new(pool.clone())),
+    }
+}

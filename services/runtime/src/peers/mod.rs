@@ -1,0 +1,9 @@
+//! Typed clients for the questions services ask each other over their gRPC
+//! contracts, signed as the calling service. Plumbing only: each service
+//! decides what the answers mean.
+
+pub mod consent;
+pub mod directory;
+
+pub use consent::ConsentChecker;
+pub use directory::Directory;

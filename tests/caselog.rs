@@ -1,0 +1,608 @@
+//! The relay log through real gRPC with the real directory and consent
+//! services on the same server, on both backends: the authorization table,
+//! consent enforcement, the handover race, the access log, append-only
+//! entries, transfers and reassignment.
+
+use std::sync::Arc;
+
+use bti_proto::caselog::case_log_service_client::CaseLogServiceClient;
+use bti_proto::caselog::*;
+use bti_proto::consent::consent_method::Method;
+use bti_proto::consent::consent_service_client::ConsentServiceClient;
+use bti_proto::consent::{
+    Consent, ConsentMethod, ConsentPurpose, CreateConsentRequest, Grantor, GrantorRole,
+    OralConsent, UpdateConsentRequest, WithdrawConsentRequest,
+};
+use bti_proto::directory::directory_service_client::DirectoryServiceClient;
+use bti_proto::directory::{
+    CreateGuardianshipRequest, CreateMemberRequest, CreatePersonRequest, CreateTenantRequest,
+    CreateUnitRequest, Guardianship, Member, MemberRole, Person, PersonKind, Tenant, Unit,
+    UnitType, UpdateMemberRequest,
+};
+use bti_runtime::auth::{Claims, Role, personas};
+use bti_runtime::client::{ServiceCredentials, lazy_channel};
+use bti_runtime::events::OutboxSignal;
+use bti_runtime::peers::{ConsentChecker, Directory};
+use bti_runtime::server::ServiceSet;
+use bti_runtime::testing::{TestDb, TestServer, expect_code};
+use chrono::{Datelike, NaiveDate};
+use tonic::Code;
+use tonic::transport::Channel;
+
+const T: &str = "4201";
+const SCHOOL: &str = "tenants/4201/units/school";
+const NURSE: &str = "tenants/4201/units/nurse";
+const PPT: &str = "tenants/4201/units/ppt";
+
+fn kari() -> Claims {
+    personas::employee("kari", T, &[SCHOOL], &[Role::Employee])
+}
+fn nils() -> Claims {
+    personas::employee("nils", T, &[NURSE], &[Role::Employee])
+}
+fn per() -> Claims {
+    personas::employee("per", T, &[PPT], &[Role::Employee])
+}
+fn ola() -> Claims {
+    personas::employee("ola", T, &[SCHOOL], &[Role::Employee])
+}
+fn rektor() -> Claims {
+    personas::employee("rektor", T, &[SCHOOL], &[Role::UnitLeader])
+}
+fn admin() -> Claims {
+    personas::employee("admin", T, &[], &[Role::MunicipalAdmin])
+}
+
+struct Fx {
+    server: TestServer,
+    log: CaseLogServiceClient<Channel>,
+    consent: ConsentServiceClient<Channel>,
+    directory: DirectoryServiceClient<Channel>,
+    child: String,
+    mother: String,
+    stranger: String,
+    youth: String,
+    child_consent: Consent,
+    _dbs: Vec<TestDb>,
+}
+
+fn years_ago(n: i32) -> NaiveDate {
+    let today = chrono::Utc::now().date_naive();
+    NaiveDate::from_ymd_opt(today.year() - n, 3, 3).unwrap()
+}
+
+impl Fx {
+    async fn start(db: TestDb) -> Fx {
+        let consent_db = db.another().await;
+        let caselog_db = db.another().await;
+        db.migrate(&bti_directory::store::migrations())
+            .await
+            .unwrap();
+        consent_db
+            .migrate(&bti_consent::store::migrations())
+            .await
+            .unwrap();
+        caselog_db
+            .migrate(&bti_caselog::store::migrations())
+            .await
+            .unwrap();
+        let (d, c, l) = (
+            bti_directory::store::for_db(&db),
+            bti_consent::store::for_db(&consent_db),
+            bti_caselog::store::for_db(&caselog_db),
+        );
+        let server = TestServer::start_with(|url, issuer| {
+            let creds = |name: &str| ServiceCredentials::new(issuer.clone(), name, "");
+            let mut set = ServiceSet::new();
+            set.add(bti_directory::DirectoryApi::new(d, OutboxSignal::default()).into_server());
+            set.add(
+                bti_consent::ConsentApi::new(
+                    c,
+                    Directory::new(lazy_channel(url).unwrap(), creds("consent")),
+                    OutboxSignal::default(),
+                )
+                .into_server(),
+            );
+            let peers = bti_caselog::Peers {
+                consent: ConsentChecker::new(lazy_channel(url).unwrap(), creds("caselog")),
+                directory: Directory::new(lazy_channel(url).unwrap(), creds("caselog")),
+            };
+            set.add(bti_caselog::CaseLogApi::new(l, peers, OutboxSignal::default()).into_server());
+            set
+        })
+        .await;
+        let ch = server.channel.clone();
+        let mut fx = Fx {
+            log: CaseLogServiceClient::new(ch.clone()),
+            consent: ConsentServiceClient::new(ch.clone()),
+            directory: DirectoryServiceClient::new(ch),
+            server,
+            child: String::new(),
+            mother: String::new(),
+            stranger: String::new(),
+            youth: String::new(),
+            child_consent: Consent::default(),
+            _dbs: vec![db, consent_db, caselog_db],
+        };
+        fx.seed().await;
+        fx
+    }
+
+    fn req<M>(&self, m: M, c: Claims) -> tonic::Request<M> {
+        self.server.request(m, c)
+    }
+
+    async fn seed(&mut self) {
+        let op = personas::operator();
+        let mut d = self.directory.clone();
+        d.create_tenant(self.req(
+            CreateTenantRequest {
+                tenant_id: T.into(),
+                tenant: Some(Tenant {
+                    display_name: "Sauda".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            op.clone(),
+        ))
+        .await
+        .unwrap();
+        for (id, ty) in [
+            ("school", UnitType::School),
+            ("nurse", UnitType::SchoolHealthService),
+            ("ppt", UnitType::Ppt),
+        ] {
+            d.create_unit(self.req(
+                CreateUnitRequest {
+                    parent: format!("tenants/{T}"),
+                    unit_id: id.into(),
+                    unit: Some(Unit {
+                        display_name: id.into(),
+                        r#type: ty as i32,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                op.clone(),
+            ))
+            .await
+            .unwrap();
+        }
+        for (unit, subject) in [
+            (SCHOOL, "kari"),
+            (SCHOOL, "ola"),
+            (NURSE, "nils"),
+            (PPT, "per"),
+        ] {
+            d.create_member(self.req(
+                CreateMemberRequest {
+                    parent: unit.into(),
+                    member: Some(Member {
+                        subject: subject.into(),
+                        display_name: subject.into(),
+                        role: MemberRole::Employee as i32,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                op.clone(),
+            ))
+            .await
+            .unwrap();
+        }
+        let mut n = 0;
+        let mut person = async |kind: PersonKind, born: NaiveDate| {
+            n += 1;
+            let nid =
+                bti_runtime::ids::first_national_id(born + chrono::Duration::days(n), false, true);
+            d.clone()
+                .create_person(self.req(
+                    CreatePersonRequest {
+                        parent: format!("tenants/{T}"),
+                        person: Some(Person {
+                            kind: kind as i32,
+                            national_id: nid,
+                            given_name: "A".into(),
+                            family_name: "B".into(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                    op.clone(),
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .name
+        };
+        let child = person(PersonKind::Child, years_ago(8)).await;
+        let mother = person(PersonKind::Guardian, years_ago(38)).await;
+        let stranger = person(PersonKind::Guardian, years_ago(50)).await;
+        let youth = person(PersonKind::Youth, years_ago(16)).await;
+        let youth_mother = person(PersonKind::Guardian, years_ago(44)).await;
+        for (kid, g, pr) in [
+            (&child, &mother, true),
+            (&child, &stranger, false),
+            (&youth, &youth_mother, true),
+        ] {
+            d.create_guardianship(self.req(
+                CreateGuardianshipRequest {
+                    parent: kid.clone(),
+                    guardianship: Some(Guardianship {
+                        guardian: g.clone(),
+                        parental_responsibility: pr,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                op.clone(),
+            ))
+            .await
+            .unwrap();
+        }
+        let oral = Some(ConsentMethod {
+            method: Some(Method::Oral(OralConsent::default())),
+        });
+        let grant = |subject: &str, grantors: Vec<Grantor>, units: &[&str]| CreateConsentRequest {
+            parent: format!("tenants/{T}"),
+            consent: Some(Consent {
+                subject: subject.into(),
+                purpose: ConsentPurpose::RelayLogCollaboration as i32,
+                grantors,
+                covered_units: units.iter().map(|u| u.to_string()).collect(),
+                method: oral.clone(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        };
+        let g = |p: &str, r: GrantorRole| Grantor {
+            person: p.into(),
+            role: r as i32,
+        };
+        self.child_consent = self
+            .consent
+            .clone()
+            .create_consent(self.req(
+                grant(
+                    &child,
+                    vec![g(&mother, GrantorRole::Guardian)],
+                    &[SCHOOL, NURSE, PPT],
+                ),
+                kari(),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        self.consent
+            .clone()
+            .create_consent(self.req(
+                grant(
+                    &youth,
+                    vec![
+                        g(&youth_mother, GrantorRole::Guardian),
+                        g(&youth, GrantorRole::Subject),
+                    ],
+                    &[SCHOOL],
+                ),
+                kari(),
+            ))
+            .await
+            .unwrap();
+        (self.child, self.mother, self.stranger, self.youth) = (child, mother, stranger, youth);
+    }
+
+    async fn open(&self, subject: &str) -> CaseLog {
+        self.log
+            .clone()
+            .create_case_log(self.req(
+                CreateCaseLogRequest {
+                    parent: format!("tenants/{T}"),
+                    case_log: Some(CaseLog {
+                        subject: subject.into(),
+                        unit: SCHOOL.into(),
+                        concern: "Trekkjer seg frå venner i friminutta.".into(),
+                        concern_degree: ConcernDegree::Unease as i32,
+                        level: Level::Level1 as i32,
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+                kari(),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    async fn participate(&self, log: &str, unit: &str, professional: &str) {
+        self.log
+            .clone()
+            .create_participant(self.req(
+                CreateParticipantRequest {
+                    parent: log.into(),
+                    participant: Some(Participant {
+                        unit: unit.into(),
+                        professional: professional.into(),
+                        tasks: "Samtalar".into(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+                kari(),
+            ))
+            .await
+            .unwrap();
+    }
+
+    async fn code_of<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Status>) -> Code {
+        match r {
+            Ok(_) => Code::Ok,
+            Err(s) => s.code(),
+        }
+    }
+}
+
+bti_runtime::backend_tests! {
+    async fn the_authorization_table(db) {
+        let fx = Fx::start(db).await;
+        let child_log = fx.open(&fx.child).await;
+        let youth_log = fx.open(&fx.youth).await;
+        fx.participate(&child_log.name, NURSE, "nils").await;
+        fx.participate(&child_log.name, PPT, "per").await;
+        // PPT loses coverage: its participant may no longer see the log.
+        fx.consent.clone().update_consent(fx.req(UpdateConsentRequest {
+            consent: Some(Consent {
+                name: fx.child_consent.name.clone(),
+                covered_units: vec![SCHOOL.into(), NURSE.into()],
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["covered_units".into()] }),
+        }, personas::guardian("mor", T, &fx.mother))).await.unwrap();
+
+        use Code::{NotFound as NF, Ok as OK, PermissionDenied as PD};
+        let guardian = personas::guardian("mor", T, &fx.mother);
+        let stranger = personas::guardian("s", T, &fx.stranger);
+        let young = personas::youth("barn", T, &fx.child);
+        let youth = personas::youth("ung", T, &fx.youth);
+        let client = personas::client("visma", "974760673", "bti:referrals");
+        //                      who               log         get  entry access level overview stats
+        let table: Vec<(&str, Claims, &CaseLog, [Code; 6])> = vec![
+            ("holder", kari(), &child_log, [OK, OK, OK, OK, PD, PD]),
+            ("participant", nils(), &child_log, [OK, OK, OK, PD, PD, PD]),
+            ("participant, unit lost consent", per(), &child_log, [NF, NF, NF, NF, PD, PD]),
+            ("colleague in the same unit", ola(), &child_log, [NF, NF, NF, NF, PD, PD]),
+            ("unit leader", rektor(), &child_log, [PD, PD, PD, PD, OK, PD]),
+            ("municipal admin", admin(), &child_log, [NF, NF, NF, NF, PD, OK]),
+            ("guardian", guardian, &child_log, [OK, PD, OK, PD, PD, PD]),
+            ("guardian without responsibility", stranger, &child_log, [NF, NF, NF, NF, PD, PD]),
+            ("child under the consent age", young, &child_log, [NF, NF, NF, NF, PD, PD]),
+            ("youth at the consent age", youth, &youth_log, [OK, PD, OK, PD, PD, PD]),
+            ("external client", client, &child_log, [NF, NF, NF, NF, PD, PD]),
+        ];
+        let mut level = Level::Level1;
+        for (who, claims, log, expected) in table {
+            let mut l = fx.log.clone();
+            let got = [
+                Fx::code_of(l.get_case_log(fx.req(GetCaseLogRequest { name: log.name.clone() }, claims.clone())).await).await,
+                Fx::code_of(l.create_entry(fx.req(CreateEntryRequest {
+                    parent: log.name.clone(),
+                    entry: Some(Entry { kind: EntryKind::Note as i32, text: "Notat".into(), ..Default::default() }),
+                    request_id: String::new(),
+                }, claims.clone())).await).await,
+                Fx::code_of(l.list_access_log_entries(fx.req(ListAccessLogEntriesRequest { parent: log.name.clone(), ..Default::default() }, claims.clone())).await).await,
+                Fx::code_of(l.change_level(fx.req(ChangeLevelRequest {
+                    name: log.name.clone(),
+                    level: if level == Level::Level1 { Level::Level2 as i32 } else { Level::Level1 as i32 },
+                    reason: "Fleire tenester trengst".into(),
+                    etag: String::new(),
+                }, claims.clone())).await).await,
+                Fx::code_of(l.list_case_log_overviews(fx.req(ListCaseLogOverviewsRequest { parent: SCHOOL.into(), ..Default::default() }, claims.clone())).await).await,
+                Fx::code_of(l.get_case_log_statistics(fx.req(GetCaseLogStatisticsRequest { parent: format!("tenants/{T}") }, claims.clone())).await).await,
+            ];
+            if got[3] == OK {
+                level = if level == Level::Level1 { Level::Level2 } else { Level::Level1 };
+            }
+            assert_eq!(got, expected, "{who}: [get, entry, access log, level, overview, statistics]");
+        }
+    }
+
+    async fn opening_needs_consent_and_one_active_log_per_child(db) {
+        let fx = Fx::start(db).await;
+        let mut l = fx.log.clone();
+        // The stranger's own... no: a subject without consent for the school.
+        let unconsented = fx.directory.clone().create_person(fx.req(CreatePersonRequest {
+            parent: format!("tenants/{T}"),
+            person: Some(Person {
+                kind: PersonKind::Child as i32,
+                national_id: bti_runtime::ids::first_national_id(years_ago(6), false, true),
+                given_name: "C".into(),
+                family_name: "D".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }, personas::operator())).await.unwrap().into_inner().name;
+        let open = |subject: &str, level: Level| CreateCaseLogRequest {
+            parent: format!("tenants/{T}"),
+            case_log: Some(CaseLog { subject: subject.into(), unit: SCHOOL.into(), concern: "Uro".into(), level: level as i32, ..Default::default() }),
+            request_id: String::new(),
+        };
+        let s = expect_code(l.create_case_log(fx.req(open(&unconsented, Level::Level1), kari())).await, Code::FailedPrecondition);
+        assert!(s.message().contains("consent"), "{}", s.message());
+        // Level 0 is not a shared log.
+        expect_code(l.create_case_log(fx.req(open(&fx.child, Level::Level0), kari())).await, Code::InvalidArgument);
+        let log = l.create_case_log(fx.req(open(&fx.child, Level::Level1), kari())).await.unwrap().into_inner();
+        assert_eq!(log.holder.unwrap().professional, "kari");
+        assert_eq!(log.consent_revision, fx.child_consent.revision);
+        expect_code(l.create_case_log(fx.req(open(&fx.child, Level::Level1), kari())).await, Code::FailedPrecondition);
+    }
+
+    async fn withdrawal_shuts_professionals_out_at_once_but_not_guardians(db) {
+        let fx = Fx::start(db).await;
+        let log = fx.open(&fx.child).await;
+        fx.participate(&log.name, NURSE, "nils").await;
+        let get = || GetCaseLogRequest { name: log.name.clone() };
+        fx.log.clone().get_case_log(fx.req(get(), nils())).await.unwrap();
+        fx.consent.clone().withdraw_consent(fx.req(WithdrawConsentRequest {
+            name: fx.child_consent.name.clone(), reason: String::new(), etag: String::new(),
+        }, personas::guardian("mor", T, &fx.mother))).await.unwrap();
+        // The very next requests: the professionals no longer see it...
+        expect_code(fx.log.clone().get_case_log(fx.req(get(), nils())).await, Code::NotFound);
+        expect_code(fx.log.clone().get_case_log(fx.req(get(), kari())).await, Code::NotFound);
+        // ...the guardian still reads everything.
+        fx.log.clone().get_case_log(fx.req(get(), personas::guardian("mor", T, &fx.mother))).await.unwrap();
+    }
+
+    async fn every_read_and_write_is_in_the_access_log_guardians_read(db) {
+        let fx = Fx::start(db).await;
+        let log = fx.open(&fx.child).await;
+        let mut l = fx.log.clone();
+        l.get_case_log(fx.req(GetCaseLogRequest { name: log.name.clone() }, kari())).await.unwrap();
+        let entries = l.list_access_log_entries(fx.req(ListAccessLogEntriesRequest { parent: log.name.clone(), ..Default::default() }, personas::guardian("mor", T, &fx.mother))).await.unwrap().into_inner().access_log_entries;
+        // Newest first: the guardian's own listing, kari's read, kari's create.
+        let seen: Vec<(String, i32, i32)> = entries.iter().map(|e| (e.actor.clone(), e.acting_as, e.action)).collect();
+        assert_eq!(seen, [
+            ("guardian:mor".to_string(), ActingAs::Guardian as i32, AccessAction::Read as i32),
+            ("employee:kari".to_string(), ActingAs::Holder as i32, AccessAction::Read as i32),
+            ("employee:kari".to_string(), ActingAs::Creator as i32, AccessAction::Create as i32),
+        ]);
+        assert_eq!(entries[1].basis, fx.child_consent.revision, "a professional's access cites the consent revision");
+        assert!(entries[1].purpose.starts_with("GetCaseLog"));
+        // A refused read leaves no trace and returns nothing.
+        expect_code(l.get_case_log(fx.req(GetCaseLogRequest { name: log.name.clone() }, ola())).await, Code::NotFound);
+        let again = l.list_access_log_entries(fx.req(ListAccessLogEntriesRequest { parent: log.name.clone(), ..Default::default() }, kari())).await.unwrap().into_inner();
+        assert!(again.access_log_entries.iter().all(|e| e.actor != "employee:ola"));
+        // The export holds everything, its own reads included.
+        let export = l.export_case_log(fx.req(ExportCaseLogRequest { name: log.name.clone() }, personas::guardian("mor", T, &fx.mother))).await.unwrap().into_inner();
+        assert_eq!(export.case_log.unwrap().name, log.name);
+        assert!(export.access_log.iter().any(|e| e.action == AccessAction::Export as i32));
+    }
+
+    async fn entries_are_append_only_and_a_closed_log_is_read_only(db) {
+        let fx = Fx::start(db).await;
+        let log = fx.open(&fx.child).await;
+        let mut l = fx.log.clone();
+        let entry = |text: &str, corrects: &str| CreateEntryRequest {
+            parent: log.name.clone(),
+            entry: Some(Entry { kind: EntryKind::Minutes as i32, text: text.into(), corrects: corrects.into(), ..Default::default() }),
+            request_id: String::new(),
+        };
+        let first = l.create_entry(fx.req(entry("Møte 1: avtalt samtale", ""), kari())).await.unwrap().into_inner();
+        let fix = l.create_entry(fx.req(entry("Retting: samtale med helsesjukepleiar", &first.name), kari())).await.unwrap().into_inner();
+        assert_eq!(fix.corrects, first.name);
+        let bogus = format!("{}/entries/nope", log.name);
+        expect_code(l.create_entry(fx.req(entry("x", &bogus), kari())).await, Code::InvalidArgument);
+        let got = l.get_case_log(fx.req(GetCaseLogRequest { name: log.name.clone() }, kari())).await.unwrap().into_inner();
+        assert_eq!(got.latest_entries.iter().map(|e| e.name.clone()).collect::<Vec<_>>(), [fix.name.clone(), first.name.clone()]);
+        l.close_case_log(fx.req(CloseCaseLogRequest { name: log.name.clone(), reason: CloseReason::ConcernResolved as i32, note: "Uroa er borte".into(), etag: String::new() }, kari())).await.unwrap();
+        expect_code(l.create_entry(fx.req(entry("for seint", ""), kari())).await, Code::FailedPrecondition);
+        let closed = l.get_case_log(fx.req(GetCaseLogRequest { name: log.name.clone() }, kari())).await.unwrap().into_inner();
+        assert_eq!(closed.state, CaseLogState::Closed as i32);
+        assert_eq!(closed.latest_entries.len(), 3, "the closing note is kept as an entry");
+    }
+
+    async fn racing_offers_and_acceptances_leave_exactly_one_holder(db) {
+        let fx = Arc::new(Fx::start(db).await);
+        let log = fx.open(&fx.child).await;
+        // Eight offers at once to different professionals of the nurse unit: one wins.
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let fx = fx.clone();
+            let parent = log.name.clone();
+            tasks.push(tokio::spawn(async move {
+                let to = if i == 0 { "nils".to_string() } else { format!("nurse-{i}") };
+                fx.log.clone().create_handover(fx.req(CreateHandoverRequest {
+                    parent,
+                    handover: Some(Handover { to_professional: to, to_unit: NURSE.into(), ..Default::default() }),
+                    request_id: String::new(),
+                }, kari())).await.map(|r| r.into_inner())
+            }));
+        }
+        let mut won = Vec::new();
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(h) => won.push(h),
+                Err(s) => assert!(matches!(s.code(), Code::Aborted | Code::FailedPrecondition), "{s:?}"),
+            }
+        }
+        assert_eq!(won.len(), 1, "exactly one offer is open");
+        let offer = won.pop().unwrap();
+        // Sixteen acceptances of that offer at once (by whoever it names): one wins.
+        let recipient = personas::employee(&offer.to_professional, T, &[NURSE], &[Role::Employee]);
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let (fx, name, who) = (fx.clone(), offer.name.clone(), recipient.clone());
+            tasks.push(tokio::spawn(async move {
+                fx.log.clone().accept_handover(fx.req(AcceptHandoverRequest { name, etag: String::new() }, who)).await
+            }));
+        }
+        let mut accepted = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => accepted += 1,
+                Err(s) => assert!(matches!(s.code(), Code::Aborted | Code::FailedPrecondition | Code::NotFound), "{s:?}"),
+            }
+        }
+        assert_eq!(accepted, 1, "exactly one acceptance wins");
+        let now = fx.log.clone().get_case_log(fx.req(GetCaseLogRequest { name: log.name.clone() }, recipient.clone())).await.unwrap().into_inner();
+        let holder = now.holder.unwrap();
+        assert_eq!((holder.professional.as_str(), holder.unit.as_str()), (offer.to_professional.as_str(), NURSE));
+        assert!(now.pending_handover.is_empty());
+        let history = fx.log.clone().list_handovers(fx.req(ListHandoversRequest { parent: log.name.clone(), ..Default::default() }, recipient)).await.unwrap().into_inner().handovers;
+        assert_eq!(history.len(), 1, "losing offers left nothing behind");
+        assert_eq!(history[0].state, HandoverState::Accepted as i32);
+        // The old holder no longer writes.
+        expect_code(fx.log.clone().change_level(fx.req(ChangeLevelRequest { name: log.name.clone(), level: Level::Level2 as i32, reason: "x".into(), etag: String::new() }, kari())).await, Code::NotFound);
+    }
+
+    async fn a_transfer_completes_when_the_receiver_accepts(db) {
+        let fx = Fx::start(db).await;
+        let log = fx.open(&fx.child).await;
+        let mut l = fx.log.clone();
+        let tr = l.create_transfer(fx.req(CreateTransferRequest {
+            parent: log.name.clone(),
+            transfer: Some(Transfer { to_unit: NURSE.into(), to_professional: "nils".into(), reason: TransferReason::Moving as i32, ..Default::default() }),
+            request_id: String::new(),
+        }, kari())).await.unwrap().into_inner();
+        // The holder keeps the baton until the receiver accepts.
+        let before = l.get_case_log(fx.req(GetCaseLogRequest { name: log.name.clone() }, kari())).await.unwrap().into_inner();
+        assert_eq!(before.unit, SCHOOL);
+        assert_eq!(before.pending_transfer, tr.name);
+        l.accept_handover(fx.req(AcceptHandoverRequest { name: tr.handover.clone(), etag: String::new() }, nils())).await.unwrap();
+        let after = l.get_case_log(fx.req(GetCaseLogRequest { name: log.name.clone() }, nils())).await.unwrap().into_inner();
+        assert_eq!(after.unit, NURSE);
+        assert_eq!(after.holder.unwrap().professional, "nils");
+        let transfers = l.list_transfers(fx.req(ListTransfersRequest { parent: log.name.clone(), ..Default::default() }, nils())).await.unwrap().into_inner().transfers;
+        assert_eq!(transfers[0].state, TransferState::Completed as i32);
+    }
+
+    async fn a_unit_leader_reassigns_only_while_the_holder_is_absent(db) {
+        let fx = Fx::start(db).await;
+        let log = fx.open(&fx.child).await;
+        let reassign = || ReassignBatonRequest {
+            name: log.name.clone(),
+            to_professional: "ola".into(),
+            to_unit: SCHOOL.into(),
+            reason: "Sjukmelding".into(),
+            etag: String::new(),
+        };
+        expect_code(fx.log.clone().reassign_baton(fx.req(reassign(), rektor())).await, Code::FailedPrecondition);
+        // Mark kari absent in the directory.
+        let mut d = fx.directory.clone();
+        let members = d.list_members(fx.req(bti_proto::directory::ListMembersRequest { parent: SCHOOL.into(), ..Default::default() }, personas::operator())).await.unwrap().into_inner().members;
+        let k = members.into_iter().find(|m| m.subject == "kari").unwrap();
+        d.update_member(fx.req(UpdateMemberRequest {
+            member: Some(Member { name: k.name, absent: true, ..Default::default() }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["absent".into()] }),
+        }, personas::operator())).await.unwrap();
+        // A colleague may not; the leader may.
+        expect_code(fx.log.clone().reassign_baton(fx.req(reassign(), ola())).await, Code::NotFound);
+        let after = fx.log.clone().reassign_baton(fx.req(reassign(), rektor())).await.unwrap().into_inner();
+        assert_eq!(after.holder.unwrap().professional, "ola");
+        // The oversight list shows the new holder, with no case text.
+        let o = fx.log.clone().list_case_log_overviews(fx.req(ListCaseLogOverviewsRequest { parent: SCHOOL.into(), ..Default::default() }, rektor())).await.unwrap().into_inner().overviews;
+        assert_eq!(o.len(), 1);
+        assert_eq!(o[0].holder.as_ref().unwrap().professional, "ola");
+        assert!(!o[0].holder_absent);
+    }
+}
