@@ -21,11 +21,12 @@ use bti_proto::directory::{
 };
 use bti_runtime::auth::{Claims, Role, personas};
 use bti_runtime::client::{ServiceCredentials, lazy_channel};
-use bti_runtime::events::OutboxSignal;
+use bti_runtime::events::{EventBus, InProcessBus, OutboxSignal};
 use bti_runtime::peers::{ConsentChecker, Directory};
 use bti_runtime::server::ServiceSet;
 use bti_runtime::testing::{TestDb, TestServer, expect_code};
 use chrono::{Datelike, NaiveDate};
+use futures::StreamExt;
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -63,7 +64,8 @@ struct Fx {
     stranger: String,
     youth: String,
     child_consent: Consent,
-    _dbs: Vec<TestDb>,
+    api: bti_caselog::CaseLogApi,
+    dbs: Vec<TestDb>,
 }
 
 fn years_ago(n: i32) -> NaiveDate {
@@ -91,6 +93,7 @@ impl Fx {
             bti_consent::store::for_db(&consent_db),
             bti_caselog::store::for_db(&caselog_db),
         );
+        let mut api_slot = None;
         let server = TestServer::start_with(|url, issuer| {
             let creds = |name: &str| ServiceCredentials::new(issuer.clone(), name, "");
             let mut set = ServiceSet::new();
@@ -107,7 +110,9 @@ impl Fx {
                 consent: ConsentChecker::new(lazy_channel(url).unwrap(), creds("caselog")),
                 directory: Directory::new(lazy_channel(url).unwrap(), creds("caselog")),
             };
-            set.add(bti_caselog::CaseLogApi::new(l, peers, OutboxSignal::default()).into_server());
+            let api = bti_caselog::CaseLogApi::new(l, peers, OutboxSignal::default());
+            api_slot = Some(api.clone());
+            set.add(api.into_server());
             set
         })
         .await;
@@ -122,7 +127,8 @@ impl Fx {
             stranger: String::new(),
             youth: String::new(),
             child_consent: Consent::default(),
-            _dbs: vec![db, consent_db, caselog_db],
+            api: api_slot.unwrap(),
+            dbs: vec![db, consent_db, caselog_db],
         };
         fx.seed().await;
         fx
@@ -451,6 +457,22 @@ bti_runtime::backend_tests! {
         expect_code(fx.log.clone().get_case_log(fx.req(get(), kari())).await, Code::NotFound);
         // ...the guardian still reads everything.
         fx.log.clone().get_case_log(fx.req(get(), personas::guardian("mor", T, &fx.mother))).await.unwrap();
+
+        // The consent service's events reach the relay log, which records the closing.
+        let bus = InProcessBus::default();
+        let mut events = bus.subscribe("test", "bti.consent.v1.").await.unwrap();
+        let published = bti_runtime::events::relay_once(&fx.dbs[1], &bus).await.unwrap();
+        let mut closed = 0;
+        for _ in 0..published {
+            let d = events.next().await.unwrap().unwrap();
+            closed += fx.api.on_consent_event(&d.envelope).await.unwrap();
+            // At-least-once delivery: handling it again changes nothing.
+            assert_eq!(fx.api.on_consent_event(&d.envelope).await.unwrap(), 0);
+        }
+        assert_eq!(closed, 1);
+        let seen = fx.log.clone().get_case_log(fx.req(get(), personas::guardian("mor", T, &fx.mother))).await.unwrap().into_inner();
+        assert_eq!(seen.state, CaseLogState::Closed as i32);
+        assert_eq!(seen.close_reason, CloseReason::ConsentWithdrawn as i32);
     }
 
     async fn every_read_and_write_is_in_the_access_log_guardians_read(db) {

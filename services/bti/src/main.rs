@@ -139,7 +139,13 @@ async fn until_stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-fn mount(name: &str, db: Db, set: &mut ServiceSet, peers: &Peers) -> anyhow::Result<Mounted> {
+fn mount(
+    name: &str,
+    db: Db,
+    set: &mut ServiceSet,
+    peers: &Peers,
+    bus: &Arc<dyn events::EventBus>,
+) -> anyhow::Result<Mounted> {
     let outbox = OutboxSignal::default();
     let mut background: Option<Background> = None;
     let (name, migrations) = match name {
@@ -180,7 +186,12 @@ fn mount(name: &str, db: Db, set: &mut ServiceSet, peers: &Peers) -> anyhow::Res
                 peers,
                 outbox.clone(),
             );
-            set.add(api.into_server());
+            set.add(api.clone().into_server());
+            // Closes logs whose consent was withdrawn, expired or narrowed.
+            let bus = bus.clone();
+            background = Some(Box::new(move |stop| {
+                tokio::spawn(api.run_consent_consumer(bus, until_stopped(stop)))
+            }));
             ("caselog", bti_caselog::store::migrations())
         }
         other => anyhow::bail!("unknown service {other}"),
@@ -339,7 +350,7 @@ async fn run(
         let db = Db::connect(&url, settings.database.max_connections)
             .await
             .with_context(|| format!("connect the {name} database"))?;
-        mounted.push(mount(name, db, &mut set, &peers)?);
+        mounted.push(mount(name, db, &mut set, &peers, &bus)?);
     }
     let running = server::start(
         listener,

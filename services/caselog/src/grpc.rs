@@ -299,6 +299,35 @@ impl CaseLogApi {
         CaseLogServiceServer::new(self)
     }
 
+    pub(crate) fn store(&self) -> &Arc<dyn CaseLogStore> {
+        &self.store
+    }
+
+    pub(crate) fn peers(&self) -> &Peers {
+        &self.peers
+    }
+
+    /// Closes an active log on the system's behalf; `false` when it was
+    /// already closed (or gone).
+    pub(crate) async fn close_as(
+        &self,
+        p: Principal,
+        cap: Capacity,
+        tenant: &str,
+        id: &str,
+        reason: CloseReason,
+    ) -> ApiResult<bool> {
+        let Some(ctx) = self.store.context(tenant, id).await? else {
+            return Ok(false);
+        };
+        if !ctx.log.is_active() {
+            return Ok(false);
+        }
+        let a = Authorized { p, ctx, cap };
+        self.close(&a, reason, "", "ConsentWithdrawn").await?;
+        Ok(true)
+    }
+
     async fn commit(&self, work: Work) -> ApiResult<Applied> {
         let applied = self.store.apply(work).await?;
         self.outbox.wake();

@@ -5,6 +5,7 @@
 //! act on a log, decided per request from consent and participation).
 
 pub mod access;
+pub mod consumer;
 pub mod domain;
 pub mod grpc;
 pub mod store;
