@@ -627,4 +627,79 @@ bti_runtime::backend_tests! {
         assert_eq!(o[0].holder.as_ref().unwrap().professional, "ola");
         assert!(!o[0].holder_absent);
     }
+
+    async fn measures_are_evaluated_and_overdue_ones_show_in_oversight(db) {
+        let fx = Fx::start(db).await;
+        let log = fx.open(&fx.child).await;
+        let mut l = fx.log.clone();
+        let goal = l.create_goal(fx.req(CreateGoalRequest {
+            parent: log.name.clone(),
+            goal: Some(Goal { description: "Trivst i friminutta".into(), ..Default::default() }),
+            request_id: String::new(),
+        }, kari())).await.unwrap().into_inner();
+        let d = |y: i32, m: i32, day: i32| Some(bti_proto::google::r#type::Date { year: y, month: m, day });
+        let today = chrono::Utc::now().date_naive();
+        let measure = |unit: &str, by: Option<bti_proto::google::r#type::Date>| CreateMeasureRequest {
+            parent: log.name.clone(),
+            measure: Some(Measure {
+                description: "Vaksen i friminutt".into(),
+                goal: goal.name.clone(),
+                responsible_unit: unit.into(),
+                responsible_professional: "kari".into(),
+                start_date: d(today.year() - 1, 1, 10),
+                evaluate_by_date: by,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        };
+        // Overdue: evaluate-by in the past.
+        let overdue = l.create_measure(fx.req(measure(SCHOOL, d(today.year() - 1, 3, 1)), kari())).await.unwrap().into_inner();
+        let running = l.create_measure(fx.req(measure(SCHOOL, d(today.year() + 1, 3, 1)), kari())).await.unwrap().into_inner();
+        // Evaluate-by before start, and a responsible unit without consent, are refused.
+        let s = expect_code(l.create_measure(fx.req(measure(SCHOOL, d(today.year() - 2, 1, 1)), kari())).await, Code::InvalidArgument);
+        assert_eq!(bti_runtime::testing::violated_fields(&s), ["measure.evaluate_by_date"]);
+        let other = fx.directory.clone().create_unit(fx.req(CreateUnitRequest {
+            parent: format!("tenants/{T}"), unit_id: "nav".into(),
+            unit: Some(Unit { display_name: "NAV".into(), r#type: UnitType::Nav as i32, ..Default::default() }),
+            ..Default::default()
+        }, personas::operator())).await.unwrap().into_inner();
+        expect_code(l.create_measure(fx.req(measure(&other.name, d(today.year() + 1, 1, 1)), kari())).await, Code::FailedPrecondition);
+
+        let o = l.list_case_log_overviews(fx.req(ListCaseLogOverviewsRequest { parent: SCHOOL.into(), ..Default::default() }, rektor())).await.unwrap().into_inner().overviews;
+        assert_eq!(o[0].overdue_evaluations, 1);
+
+        let eval = |decision: EvaluationDecision| CreateEvaluationRequest {
+            parent: overdue.name.clone(),
+            evaluation: Some(Evaluation {
+                decision: decision as i32,
+                child_experience: "Betre no".into(),
+                evaluation_date: d(today.year(), today.month() as i32, today.day() as i32),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        };
+        expect_code(l.create_evaluation(fx.req(eval(EvaluationDecision::Unspecified), kari())).await, Code::InvalidArgument);
+        l.create_evaluation(fx.req(eval(EvaluationDecision::Continue), nils_if_participant(&fx, &log).await)).await.unwrap();
+        let m = l.get_measure(fx.req(GetMeasureRequest { name: overdue.name.clone() }, kari())).await.unwrap().into_inner();
+        assert_eq!(m.state, MeasureState::Active as i32, "continue keeps the measure");
+        l.create_evaluation(fx.req(eval(EvaluationDecision::EndMeasure), kari())).await.unwrap();
+        let m = l.get_measure(fx.req(GetMeasureRequest { name: overdue.name.clone() }, kari())).await.unwrap().into_inner();
+        assert_eq!(m.state, MeasureState::Ended as i32, "ending it ends it");
+        let evals = l.list_evaluations(fx.req(ListEvaluationsRequest { parent: overdue.name.clone(), ..Default::default() }, personas::guardian("mor", T, &fx.mother))).await.unwrap().into_inner().evaluations;
+        assert_eq!(evals.iter().map(|e| e.decision).collect::<Vec<_>>(), [EvaluationDecision::Continue as i32, EvaluationDecision::EndMeasure as i32]);
+        assert_eq!(evals[0].child_experience, "Betre no");
+        // An ended measure is no longer overdue.
+        let o = l.list_case_log_overviews(fx.req(ListCaseLogOverviewsRequest { parent: SCHOOL.into(), ..Default::default() }, rektor())).await.unwrap().into_inner().overviews;
+        assert_eq!(o[0].overdue_evaluations, 0);
+        assert_eq!(running.state, MeasureState::Active as i32);
+        let stats = l.get_case_log_statistics(fx.req(GetCaseLogStatisticsRequest { parent: format!("tenants/{T}") }, admin())).await.unwrap().into_inner();
+        assert_eq!(stats.counts.len(), 1);
+        assert_eq!((stats.counts[0].unit.as_str(), stats.counts[0].level, stats.counts[0].active), (SCHOOL, Level::Level1 as i32, 1));
+    }
+}
+
+/// Adds nils (nurse) as a participant and returns his claims.
+async fn nils_if_participant(fx: &Fx, log: &CaseLog) -> Claims {
+    fx.participate(&log.name, NURSE, "nils").await;
+    nils()
 }
