@@ -1,0 +1,226 @@
+//! Behavioural suite of the relay-log store on SQLite and PostgreSQL: writes
+//! are all-or-nothing with their access rows and events, reads log
+//! themselves, closed logs refuse writes, and conditional updates settle
+//! races.
+
+use std::sync::Arc;
+
+use bti_caselog::domain::*;
+use bti_caselog::store::{self, Applied, CaseLogStore, Idem, Op, Order, Work};
+use bti_proto::caselog::CaseLogOpened;
+use bti_runtime::ApiError;
+use bti_runtime::api::{new_id, now};
+use bti_runtime::events::OutboxEvent;
+use bti_runtime::testing::{TestDb, outbox_types};
+
+async fn open(db: &TestDb) -> Arc<dyn CaseLogStore> {
+    db.migrate(&store::migrations()).await.expect("migrate");
+    store::for_db(db)
+}
+
+fn log(id: &str, subject: &str) -> CaseLogRecord {
+    let t = now();
+    CaseLogRecord {
+        tenant: "4201".into(),
+        id: id.into(),
+        subject: subject.into(),
+        subject_kind: "SUBJECT_KIND_CHILD".into(),
+        unit: "tenants/4201/units/school".into(),
+        concern: "uro".into(),
+        concern_degree: "CONCERN_DEGREE_UNEASE".into(),
+        level: "LEVEL_1".into(),
+        state: "CASE_LOG_STATE_ACTIVE".into(),
+        holder: "kari".into(),
+        holder_unit: "tenants/4201/units/school".into(),
+        holder_since: t,
+        pending_handover: String::new(),
+        pending_transfer: String::new(),
+        consent_revision: "tenants/4201/consents/c/revisions/1".into(),
+        close_reason: String::new(),
+        close_time: None,
+        last_activity_time: t,
+        version: 1,
+        create_time: t,
+        update_time: t,
+    }
+}
+
+fn access(log_id: &str, action: &str) -> AccessRecord {
+    AccessRecord {
+        tenant: "4201".into(),
+        case_log: log_id.into(),
+        id: new_id(),
+        actor: "employee:kari".into(),
+        acting_as: "ACTING_AS_HOLDER".into(),
+        unit: "tenants/4201/units/school".into(),
+        resource: case_log_name("4201", log_id),
+        action: action.into(),
+        purpose: "test".into(),
+        basis: "tenants/4201/consents/c/revisions/1".into(),
+        create_time: now(),
+    }
+}
+
+fn event() -> OutboxEvent {
+    OutboxEvent::new(SOURCE, "s", "4201", &CaseLogOpened::default())
+}
+
+fn entry(log_id: &str, text: &str, corrects: &str) -> EntryRecord {
+    EntryRecord {
+        tenant: "4201".into(),
+        case_log: log_id.into(),
+        id: new_id(),
+        kind: "ENTRY_KIND_NOTE".into(),
+        text: text.into(),
+        corrects: corrects.into(),
+        author: "kari".into(),
+        author_unit: "tenants/4201/units/school".into(),
+        create_time: now(),
+    }
+}
+
+async fn create(s: &Arc<dyn CaseLogStore>, id: &str, subject: &str) {
+    s.apply(Work {
+        ops: vec![Op::InsertCaseLog(log(id, subject))],
+        access: vec![access(id, "ACCESS_ACTION_CREATE")],
+        events: vec![event()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+}
+
+async fn access_count(s: &Arc<dyn CaseLogStore>, id: &str) -> usize {
+    // Listing logs itself too, so subtract the listing's own row.
+    s.access_log("4201", id, "", 1000, &access(id, "ACCESS_ACTION_READ"))
+        .await
+        .unwrap()
+        .len()
+        - 1
+}
+
+fn touch(id: &str) -> Op {
+    Op::Touch {
+        tenant: "4201".into(),
+        id: id.into(),
+        at: now(),
+    }
+}
+
+bti_runtime::backend_tests! {
+    async fn a_write_commits_with_its_access_rows_and_events(db) {
+        let s = open(&db).await;
+        create(&s, "c1", "tenants/4201/persons/p1").await;
+        assert_eq!(access_count(&s, "c1").await, 1);
+        assert_eq!(outbox_types(&db).await.len(), 1);
+        // A failing op rolls back everything in the write, access and events too.
+        let first = entry("c1", "first", "");
+        let err = s.apply(Work {
+            ops: vec![touch("c1"), Op::InsertEntry(first.clone()), Op::InsertEntry(entry("c1", "bad", "no-such-entry"))],
+            access: vec![access("c1", "ACCESS_ACTION_CREATE")],
+            events: vec![event()],
+            ..Default::default()
+        }).await.unwrap_err();
+        assert!(matches!(err, ApiError::InvalidArgument(_)), "{err:?}");
+        assert!(s.entries("4201", "c1", "", 10, Order::Newest, &access("c1", "ACCESS_ACTION_READ")).await.unwrap().is_empty());
+        assert_eq!(outbox_types(&db).await.len(), 1);
+    }
+
+    async fn reads_log_themselves_in_the_same_transaction(db) {
+        let s = open(&db).await;
+        create(&s, "c1", "tenants/4201/persons/p1").await;
+        let e1 = entry("c1", "one", "");
+        s.apply(Work { ops: vec![touch("c1"), Op::InsertEntry(e1.clone())], ..Default::default() }).await.unwrap();
+        let e2 = entry("c1", "two", &e1.id);
+        s.apply(Work { ops: vec![touch("c1"), Op::InsertEntry(e2.clone())], ..Default::default() }).await.unwrap();
+        let (got, latest) = s.read_log("4201", "c1", 20, &access("c1", "ACCESS_ACTION_READ")).await.unwrap().unwrap();
+        assert_eq!(got.id, "c1");
+        assert_eq!(latest.iter().map(|e| e.text.as_str()).collect::<Vec<_>>(), ["two", "one"], "newest first");
+        assert_eq!(latest[0].corrects, e1.id);
+        assert_eq!(access_count(&s, "c1").await, 2, "the create and the read");
+        let oldest = s.entries("4201", "c1", "", 1, Order::Oldest, &access("c1", "ACCESS_ACTION_READ")).await.unwrap();
+        assert_eq!(oldest[0].text, "one");
+    }
+
+    async fn a_closed_log_refuses_writes(db) {
+        let s = open(&db).await;
+        create(&s, "c1", "tenants/4201/persons/p1").await;
+        let mut closed = log("c1", "tenants/4201/persons/p1");
+        closed.state = "CASE_LOG_STATE_CLOSED".into();
+        closed.close_reason = "CLOSE_REASON_CONCERN_RESOLVED".into();
+        s.apply(Work { ops: vec![Op::UpdateCaseLog(closed)], ..Default::default() }).await.unwrap();
+        let err = s.apply(Work { ops: vec![touch("c1"), Op::InsertEntry(entry("c1", "late", ""))], ..Default::default() }).await.unwrap_err();
+        assert!(matches!(err, ApiError::FailedPrecondition { reason: "CASE_LOG_CLOSED", .. }), "{err:?}");
+    }
+
+    async fn one_active_log_per_subject(db) {
+        let s = open(&db).await;
+        create(&s, "c1", "tenants/4201/persons/p1").await;
+        let err = s.apply(Work { ops: vec![Op::InsertCaseLog(log("c2", "tenants/4201/persons/p1"))], ..Default::default() }).await.unwrap_err();
+        assert!(matches!(err, ApiError::AlreadyExists(_)), "{err:?}");
+        // Another child is fine.
+        create(&s, "c3", "tenants/4201/persons/p2").await;
+    }
+
+    async fn stale_log_updates_abort_and_keep_nothing(db) {
+        let s = open(&db).await;
+        create(&s, "c1", "tenants/4201/persons/p1").await;
+        let mut a = log("c1", "tenants/4201/persons/p1");
+        a.level = "LEVEL_2".into();
+        s.apply(Work { ops: vec![Op::UpdateCaseLog(a)], ..Default::default() }).await.unwrap();
+        let mut b = log("c1", "tenants/4201/persons/p1"); // still version 1
+        b.holder = "ola".into();
+        let err = s.apply(Work {
+            ops: vec![Op::UpdateCaseLog(b), Op::InsertHolder { tenant: "4201".into(), case_log: "c1".into(), professional: "ola".into(), unit: "u".into(), since: now() }],
+            events: vec![event()],
+            ..Default::default()
+        }).await.unwrap_err();
+        assert!(matches!(err, ApiError::EtagMismatch(_)), "{err:?}");
+        let ctx = s.context("4201", "c1").await.unwrap().unwrap();
+        assert_eq!((ctx.log.level.as_str(), ctx.log.holder.as_str(), ctx.log.version), ("LEVEL_2", "kari", 2));
+        assert!(s.holders("4201", "c1").await.unwrap().is_empty());
+    }
+
+    async fn a_handover_is_decided_once(db) {
+        let s = open(&db).await;
+        create(&s, "c1", "tenants/4201/persons/p1").await;
+        let h = HandoverRecord {
+            tenant: "4201".into(),
+            case_log: "c1".into(),
+            id: "h1".into(),
+            to_professional: "nils".into(),
+            to_unit: "tenants/4201/units/nurse".into(),
+            from_professional: "kari".into(),
+            message: String::new(),
+            state: "HANDOVER_STATE_OFFERED".into(),
+            transfer: String::new(),
+            version: 1,
+            create_time: now(),
+            decide_time: None,
+        };
+        s.apply(Work { ops: vec![Op::InsertHandover(h.clone())], ..Default::default() }).await.unwrap();
+        let decide = |state: &str| Work {
+            ops: vec![Op::UpdateHandover {
+                record: HandoverRecord { state: state.into(), decide_time: Some(now()), ..h.clone() },
+                from_state: "HANDOVER_STATE_OFFERED".into(),
+            }],
+            ..Default::default()
+        };
+        s.apply(decide("HANDOVER_STATE_ACCEPTED")).await.unwrap();
+        assert!(matches!(s.apply(decide("HANDOVER_STATE_DECLINED")).await.unwrap_err(), ApiError::Aborted(_)));
+        assert_eq!(s.handover("4201", "c1", "h1").await.unwrap().unwrap().state, "HANDOVER_STATE_ACCEPTED");
+    }
+
+    async fn a_replayed_create_applies_nothing(db) {
+        let s = open(&db).await;
+        let idem = Idem { request_id: Some("r1".into()), fingerprint: "f".into() };
+        let work = |id: &str| Work {
+            idem: Some(("CreateCaseLog".into(), idem.clone(), case_log_name("4201", id))),
+            ops: vec![Op::InsertCaseLog(log(id, &format!("tenants/4201/persons/{id}")))],
+            ..Default::default()
+        };
+        assert_eq!(s.apply(work("c1")).await.unwrap(), Applied::Done);
+        assert_eq!(s.apply(work("c2")).await.unwrap(), Applied::Replay(case_log_name("4201", "c1")));
+        assert!(s.context("4201", "c2").await.unwrap().is_none());
+    }
+}
