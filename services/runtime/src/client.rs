@@ -83,3 +83,13 @@ impl Interceptor for ServiceCredentials {
         Ok(req)
     }
 }
+
+/// Wraps `message` in a request with `authorization: Bearer <token>`.
+pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(message);
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii token"),
+    );
+    req
+}

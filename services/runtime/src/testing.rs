@@ -210,15 +210,7 @@ impl TestServer {
     }
 }
 
-/// Wraps `message` in a request with `authorization: Bearer <token>`.
-pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut req = tonic::Request::new(message);
-    req.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("ascii token"),
-    );
-    req
-}
+pub use crate::client::with_token;
 
 /// Asserts a call failed with `code`, returning the status for further checks.
 #[track_caller]
