@@ -1,5 +1,5 @@
-//! End-to-end in distributed mode: `bti serve directory` and `bti serve
-//! consent` as separate processes, each on its own PostgreSQL database, with
+//! End-to-end in distributed mode: `bti serve directory`, `consent` and
+//! `caselog` as separate processes, each on its own PostgreSQL database, with
 //! tokens from an identity provider's JWKS, the consent service calling the
 //! directory with internal-issuer tokens, and (when NATS is available) the
 //! outbox relay publishing to JetStream. Runs in CI's PostgreSQL pass.
@@ -8,6 +8,8 @@ mod common;
 
 use std::time::Duration;
 
+use bti_proto::caselog::case_log_service_client::CaseLogServiceClient;
+use bti_proto::caselog::{CaseLog, CreateCaseLogRequest, GetCaseLogRequest, Level};
 use bti_proto::consent::consent_method::Method;
 use bti_proto::consent::consent_service_client::ConsentServiceClient;
 use bti_proto::consent::*;
@@ -24,8 +26,9 @@ mod postgres {
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn directory_and_consent_run_as_separate_services() {
-        let (Some(directory_db), Some(consent_db)) = (
+    async fn directory_consent_and_caselog_run_as_separate_services() {
+        let (Some(directory_db), Some(consent_db), Some(caselog_db)) = (
+            bti_runtime::testing::postgres().await,
             bti_runtime::testing::postgres().await,
             bti_runtime::testing::postgres().await,
         ) else {
@@ -104,8 +107,21 @@ stream = "{stream}"
             ],
             c_addr.clone(),
         );
+        let l_addr = format!("127.0.0.1:{}", free_port());
+        let caselog = Proc::spawn(
+            &["serve", "caselog"],
+            &[
+                ("BTI_CONFIG", &config),
+                ("BTI__LISTEN", &l_addr),
+                ("BTI__DATABASE__URL", &caselog_db.url),
+                ("BTI__PEERS__DIRECTORY", &format!("http://{d_addr}")),
+                ("BTI__PEERS__CONSENT", &format!("http://{c_addr}")),
+            ],
+            l_addr.clone(),
+        );
         let d_ch = directory.channel("bti.directory.v1.DirectoryService").await;
         let c_ch = consent.channel("bti.consent.v1.ConsentService").await;
+        let l_ch = caselog.channel("bti.caselog.v1.CaseLogService").await;
 
         // Each process serves only its own service.
         let mut d = DirectoryServiceClient::new(d_ch.clone());
@@ -252,7 +268,41 @@ stream = "{stream}"
             assert_eq!(delivery.envelope.source, "//bti.no/consent");
         }
 
-        drop((d, c, d_ch, c_ch));
+        // The relay log asks the consent service, and opens the log.
+        let mut l = CaseLogServiceClient::new(l_ch.clone());
+        let log = l
+            .create_case_log(with_token(
+                CreateCaseLogRequest {
+                    parent: "tenants/4201".into(),
+                    case_log: Some(CaseLog {
+                        subject: child.clone(),
+                        unit: "tenants/4201/units/school".into(),
+                        concern: "Uro".into(),
+                        level: Level::Level1 as i32,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                &teacher,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(log.consent_revision, granted.revision);
+        let got = l
+            .get_case_log(with_token(
+                GetCaseLogRequest {
+                    name: log.name.clone(),
+                },
+                &teacher,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(got.holder.unwrap().professional, "t");
+
+        drop((d, c, l, d_ch, c_ch, l_ch));
+        assert!(caselog.terminate().await.success());
         assert!(consent.terminate().await.success());
         assert!(directory.terminate().await.success());
         if let Some(bus) = events {
