@@ -13,14 +13,14 @@ BEGIN;
 UPDATE case_logs SET last_activity_time = now() WHERE tenant = '4201' AND id = 'log'
   AND state = 'CASE_LOG_STATE_ACTIVE';
 INSERT INTO entries (tenant, case_log, id, kind, text, corrects, author, author_unit, create_time)
-  SELECT '4201', 'log', md5(:n::text || clock_timestamp()::text), 'ENTRY_KIND_NOTE', 'Kort notat frå samtale.', '',
+  SELECT '4201', 'log', md5(CAST(:n AS text) || CAST(clock_timestamp() AS text)), 'ENTRY_KIND_NOTE', 'Kort notat frå samtale.', '',
   'kari', 'tenants/4201/units/school', now() WHERE '' = '' OR EXISTS (SELECT 1 FROM entries e
   WHERE e.tenant = '4201' AND e.case_log = 'log' AND e.id = '');
 INSERT INTO access_log (tenant, case_log, id, actor, acting_as, unit, resource, action, purpose, basis, create_time)
-  VALUES ('4201', 'log', md5('a' || :n::text || clock_timestamp()::text), 'employee:kari', 'ACTING_AS_HOLDER',
+  VALUES ('4201', 'log', md5('a' || CAST(:n AS text) || CAST(clock_timestamp() AS text)), 'employee' || chr(58) || 'kari', 'ACTING_AS_HOLDER',
   'tenants/4201/units/school', 'tenants/4201/caseLogs/log/entries/x', 'ACCESS_ACTION_CREATE',
-  'CreateEntry: follow-up of the relay log', 'tenants/4201/consents/consent/revisions/1', now());
+  'CreateEntry' || chr(58) || ' follow-up of the relay log', 'tenants/4201/consents/consent/revisions/1', now());
 INSERT INTO bti_outbox (id, source, event_type, subject, tenant, time, data, traceparent)
-  VALUES (md5('o' || :n::text || clock_timestamp()::text), '//bti.no/caselog', 'bti.caselog.v1.EntryAppended',
+  VALUES (md5('o' || CAST(:n AS text) || CAST(clock_timestamp() AS text)), '//bti.no/caselog', 'bti.caselog.v1.EntryAppended',
   'tenants/4201/caseLogs/log/entries/x', '4201', now(), '\x0a00', '');
 COMMIT;

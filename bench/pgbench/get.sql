@@ -13,7 +13,7 @@ BEGIN;
 SELECT * FROM case_logs WHERE tenant = '4201' AND id = 'log';
 SELECT * FROM entries WHERE tenant = '4201' AND case_log = 'log' ORDER BY id DESC LIMIT 20;
 INSERT INTO access_log (tenant, case_log, id, actor, acting_as, unit, resource, action, purpose, basis, create_time)
-  VALUES ('4201', 'log', md5('g' || :n::text || clock_timestamp()::text), 'employee:kari', 'ACTING_AS_HOLDER',
+  VALUES ('4201', 'log', md5('g' || CAST(:n AS text) || CAST(clock_timestamp() AS text)), 'employee' || chr(58) || 'kari', 'ACTING_AS_HOLDER',
   'tenants/4201/units/school', 'tenants/4201/caseLogs/log', 'ACCESS_ACTION_READ',
-  'GetCaseLog: follow-up of the relay log', 'tenants/4201/consents/consent/revisions/1', now());
+  'GetCaseLog' || chr(58) || ' follow-up of the relay log', 'tenants/4201/consents/consent/revisions/1', now());
 COMMIT;
