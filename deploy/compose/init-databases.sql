@@ -1,3 +1,4 @@
 -- One database per service.
 CREATE DATABASE bti_directory;
 CREATE DATABASE bti_consent;
+CREATE DATABASE bti_caselog;
