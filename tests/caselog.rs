@@ -696,6 +696,42 @@ bti_runtime::backend_tests! {
         assert_eq!(stats.counts.len(), 1);
         assert_eq!((stats.counts[0].unit.as_str(), stats.counts[0].level, stats.counts[0].active), (SCHOOL, Level::Level1 as i32, 1));
     }
+
+    async fn retried_creates_return_the_first_result(db) {
+        let fx = Fx::start(db).await;
+        let log = fx.open(&fx.child).await;
+        let mut l = fx.log.clone();
+        let rid = "7f1c6a2e-5b7d-4c1a-9e3f-2a6b8c9d0e1f";
+        let offer = CreateHandoverRequest {
+            parent: log.name.clone(),
+            handover: Some(Handover { to_professional: "nils".into(), to_unit: NURSE.into(), ..Default::default() }),
+            request_id: rid.into(),
+        };
+        let first = l.create_handover(fx.req(offer.clone(), kari())).await.unwrap().into_inner();
+        // The offer is now open, which would refuse a new one; the retry gets the first.
+        let again = l.create_handover(fx.req(offer.clone(), kari())).await.unwrap().into_inner();
+        assert_eq!(again.name, first.name);
+        // The same key for another request is refused.
+        let other = CreateHandoverRequest { handover: Some(Handover { to_professional: "x".into(), to_unit: NURSE.into(), ..Default::default() }), ..offer };
+        expect_code(l.create_handover(fx.req(other, kari())).await, Code::InvalidArgument);
+        let measure = CreateMeasureRequest {
+            parent: log.name.clone(),
+            measure: Some(Measure {
+                description: "Samtalar".into(),
+                responsible_unit: SCHOOL.into(),
+                responsible_professional: "kari".into(),
+                start_date: Some(bti_proto::google::r#type::Date { year: 2026, month: 1, day: 1 }),
+                evaluate_by_date: Some(bti_proto::google::r#type::Date { year: 2026, month: 6, day: 1 }),
+                ..Default::default()
+            }),
+            request_id: "0e9d8c7b-6a5f-4e3d-8c2b-1a0f9e8d7c6b".into(),
+        };
+        let m1 = l.create_measure(fx.req(measure.clone(), kari())).await.unwrap().into_inner();
+        let m2 = l.create_measure(fx.req(measure, kari())).await.unwrap().into_inner();
+        assert_eq!(m1.name, m2.name);
+        let all = l.list_measures(fx.req(ListMeasuresRequest { parent: log.name.clone(), ..Default::default() }, kari())).await.unwrap().into_inner().measures;
+        assert_eq!(all.len(), 1);
+    }
 }
 
 /// Adds nils (nurse) as a participant and returns his claims.

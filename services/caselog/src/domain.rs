@@ -17,6 +17,8 @@ pub const GOAL_PATTERN: &str = "tenants/{tenant}/caseLogs/{case_log}/goals/{goal
 pub const MEASURE_PATTERN: &str = "tenants/{tenant}/caseLogs/{case_log}/measures/{measure}";
 pub const PARTICIPANT_PATTERN: &str =
     "tenants/{tenant}/caseLogs/{case_log}/participants/{participant}";
+pub const EVALUATION_PATTERN: &str =
+    "tenants/{tenant}/caseLogs/{case_log}/measures/{measure}/evaluations/{evaluation}";
 pub const TRANSFER_PATTERN: &str = "tenants/{tenant}/caseLogs/{case_log}/transfers/{transfer}";
 
 pub fn case_log_name(tenant: &str, id: &str) -> String {

@@ -1052,6 +1052,7 @@ impl CaseLogApi {
 
     async fn do_create_goal(&self, req: Request<CreateGoalRequest>) -> ApiResult<Goal> {
         let p = principal(&req)?;
+        let idem = Idem::of(&req.get_ref().request_id, req.get_ref())?;
         let r = req.into_inner();
         let a = self.authorize(p, "parent", &r.parent).await?;
         require_write(&a.cap)?;
@@ -1074,13 +1075,17 @@ impl CaseLogApi {
             update_time: t,
         };
         let name = a.child("goals", &record.id);
-        self.commit(Work {
-            ops: vec![a.touch(), Op::InsertGoal(record.clone())],
-            access: vec![a.access(&name, AccessAction::Create, "CreateGoal")],
-            events: vec![a.event(&name, &GoalChanged { goal: name.clone() })],
-            ..Default::default()
-        })
-        .await?;
+        let applied = self
+            .commit(Work {
+                idem: Some(("CreateGoal".into(), idem, name.clone())),
+                ops: vec![a.touch(), Op::InsertGoal(record.clone())],
+                access: vec![a.access(&name, AccessAction::Create, "CreateGoal")],
+                events: vec![a.event(&name, &GoalChanged { goal: name.clone() })],
+            })
+            .await?;
+        if let Applied::Replay(existing) = applied {
+            return self.replay_goal(&a, &existing).await;
+        }
         Ok(goal_msg(&record))
     }
 
@@ -1137,6 +1142,7 @@ impl CaseLogApi {
 
     async fn do_create_measure(&self, req: Request<CreateMeasureRequest>) -> ApiResult<Measure> {
         let p = principal(&req)?;
+        let idem = Idem::of(&req.get_ref().request_id, req.get_ref())?;
         let r = req.into_inner();
         let a = self.authorize(p, "parent", &r.parent).await?;
         require_write(&a.cap)?;
@@ -1218,20 +1224,24 @@ impl CaseLogApi {
             update_time: t,
         };
         let name = a.child("measures", &record.id);
-        self.commit(Work {
-            ops: vec![a.touch(), Op::InsertMeasure(record.clone())],
-            access: vec![a.access(&name, AccessAction::Create, "CreateMeasure")],
-            events: vec![a.event(
-                &name,
-                &MeasureChanged {
-                    measure: name.clone(),
-                    responsible_unit: record.responsible_unit.clone(),
-                    state: MeasureState::Active as i32,
-                },
-            )],
-            ..Default::default()
-        })
-        .await?;
+        let applied = self
+            .commit(Work {
+                idem: Some(("CreateMeasure".into(), idem, name.clone())),
+                ops: vec![a.touch(), Op::InsertMeasure(record.clone())],
+                access: vec![a.access(&name, AccessAction::Create, "CreateMeasure")],
+                events: vec![a.event(
+                    &name,
+                    &MeasureChanged {
+                        measure: name.clone(),
+                        responsible_unit: record.responsible_unit.clone(),
+                        state: MeasureState::Active as i32,
+                    },
+                )],
+            })
+            .await?;
+        if let Applied::Replay(existing) = applied {
+            return self.replay_measure(&a, &existing).await;
+        }
         Ok(measure_msg(&record))
     }
 
@@ -1351,6 +1361,7 @@ impl CaseLogApi {
         req: Request<CreateEvaluationRequest>,
     ) -> ApiResult<Evaluation> {
         let p = principal(&req)?;
+        let idem = Idem::of(&req.get_ref().request_id, req.get_ref())?;
         let r = req.into_inner();
         let (log, measure_id) = Self::log_of("parent", &r.parent, MEASURE_PATTERN)?;
         let a = self.authorize(p, "parent", &log).await?;
@@ -1416,19 +1427,23 @@ impl CaseLogApi {
                 ..measure
             }));
         }
-        self.commit(Work {
-            ops,
-            access: vec![a.access(&name, AccessAction::Create, "CreateEvaluation")],
-            events: vec![a.event(
-                &name,
-                &EvaluationRecorded {
-                    evaluation: name.clone(),
-                    decision: decision as i32,
-                },
-            )],
-            ..Default::default()
-        })
-        .await?;
+        let applied = self
+            .commit(Work {
+                idem: Some(("CreateEvaluation".into(), idem, name.clone())),
+                ops,
+                access: vec![a.access(&name, AccessAction::Create, "CreateEvaluation")],
+                events: vec![a.event(
+                    &name,
+                    &EvaluationRecorded {
+                        evaluation: name.clone(),
+                        decision: decision as i32,
+                    },
+                )],
+            })
+            .await?;
+        if let Applied::Replay(existing) = applied {
+            return self.replay_evaluation(&a, &existing).await;
+        }
         Ok(evaluation_msg(&record))
     }
 
@@ -1437,6 +1452,7 @@ impl CaseLogApi {
         req: Request<CreateParticipantRequest>,
     ) -> ApiResult<Participant> {
         let p = principal(&req)?;
+        let idem = Idem::of(&req.get_ref().request_id, req.get_ref())?;
         let r = req.into_inner();
         let a = self.authorize(p, "parent", &r.parent).await?;
         require_holder(&a.cap)?;
@@ -1466,20 +1482,24 @@ impl CaseLogApi {
             create_time: now(),
         };
         let name = a.child("participants", &record.id);
-        self.commit(Work {
-            ops: vec![a.touch(), Op::InsertParticipant(record.clone())],
-            access: vec![a.access(&name, AccessAction::Create, "CreateParticipant")],
-            events: vec![a.event(
-                &name,
-                &ParticipantChanged {
-                    participant: name.clone(),
-                    unit: record.unit.clone(),
-                    removed: false,
-                },
-            )],
-            ..Default::default()
-        })
-        .await?;
+        let applied = self
+            .commit(Work {
+                idem: Some(("CreateParticipant".into(), idem, name.clone())),
+                ops: vec![a.touch(), Op::InsertParticipant(record.clone())],
+                access: vec![a.access(&name, AccessAction::Create, "CreateParticipant")],
+                events: vec![a.event(
+                    &name,
+                    &ParticipantChanged {
+                        participant: name.clone(),
+                        unit: record.unit.clone(),
+                        removed: false,
+                    },
+                )],
+            })
+            .await?;
+        if let Applied::Replay(existing) = applied {
+            return self.replay_participant(&a, &existing).await;
+        }
         Ok(participant_msg(&record))
     }
 
@@ -1525,9 +1545,13 @@ impl CaseLogApi {
 
     async fn do_create_handover(&self, req: Request<CreateHandoverRequest>) -> ApiResult<Handover> {
         let p = principal(&req)?;
+        let idem = Idem::of(&req.get_ref().request_id, req.get_ref())?;
         let r = req.into_inner();
         let a = self.authorize(p, "parent", &r.parent).await?;
         require_holder(&a.cap)?;
+        if let Some(existing) = self.store.replayed("CreateHandover", &idem).await? {
+            return self.replay_handover(&a, &existing).await;
+        }
         require_active(a.log())?;
         let h = r
             .handover
@@ -1567,13 +1591,17 @@ impl CaseLogApi {
         let name = a.child("handovers", &record.id);
         let mut log = a.updated_log();
         log.pending_handover = record.id.clone();
-        self.commit(Work {
-            ops: vec![Op::UpdateCaseLog(log), Op::InsertHandover(record.clone())],
-            access: vec![a.access(&name, AccessAction::Create, "CreateHandover")],
-            events: vec![self.offered_event(&a, &record)],
-            ..Default::default()
-        })
-        .await?;
+        let applied = self
+            .commit(Work {
+                idem: Some(("CreateHandover".into(), idem, name.clone())),
+                ops: vec![Op::UpdateCaseLog(log), Op::InsertHandover(record.clone())],
+                access: vec![a.access(&name, AccessAction::Create, "CreateHandover")],
+                events: vec![self.offered_event(&a, &record)],
+            })
+            .await?;
+        if let Applied::Replay(existing) = applied {
+            return self.replay_handover(&a, &existing).await;
+        }
         Ok(handover_msg(&record))
     }
 
@@ -1839,9 +1867,13 @@ impl CaseLogApi {
 
     async fn do_create_transfer(&self, req: Request<CreateTransferRequest>) -> ApiResult<Transfer> {
         let p = principal(&req)?;
+        let idem = Idem::of(&req.get_ref().request_id, req.get_ref())?;
         let r = req.into_inner();
         let a = self.authorize(p, "parent", &r.parent).await?;
         require_holder(&a.cap)?;
+        if let Some(existing) = self.store.replayed("CreateTransfer", &idem).await? {
+            return self.replay_transfer(&a, &existing).await;
+        }
         require_active(a.log())?;
         let tr = r
             .transfer
@@ -1901,27 +1933,31 @@ impl CaseLogApi {
         log.pending_handover = handover.id.clone();
         log.pending_transfer = record.id.clone();
         let name = a.child("transfers", &record.id);
-        self.commit(Work {
-            ops: vec![
-                Op::UpdateCaseLog(log),
-                Op::InsertTransfer(record.clone()),
-                Op::InsertHandover(handover.clone()),
-            ],
-            access: vec![a.access(&name, AccessAction::Create, "CreateTransfer")],
-            events: vec![
-                a.event(
-                    &name,
-                    &TransferChanged {
-                        transfer: name.clone(),
-                        to_unit: record.to_unit.clone(),
-                        state: TransferState::Pending as i32,
-                    },
-                ),
-                self.offered_event(&a, &handover),
-            ],
-            ..Default::default()
-        })
-        .await?;
+        let applied = self
+            .commit(Work {
+                idem: Some(("CreateTransfer".into(), idem, name.clone())),
+                ops: vec![
+                    Op::UpdateCaseLog(log),
+                    Op::InsertTransfer(record.clone()),
+                    Op::InsertHandover(handover.clone()),
+                ],
+                access: vec![a.access(&name, AccessAction::Create, "CreateTransfer")],
+                events: vec![
+                    a.event(
+                        &name,
+                        &TransferChanged {
+                            transfer: name.clone(),
+                            to_unit: record.to_unit.clone(),
+                            state: TransferState::Pending as i32,
+                        },
+                    ),
+                    self.offered_event(&a, &handover),
+                ],
+            })
+            .await?;
+        if let Applied::Replay(existing) = applied {
+            return self.replay_transfer(&a, &existing).await;
+        }
         Ok(transfer_msg(&record))
     }
 
@@ -2147,6 +2183,68 @@ impl CaseLogApi {
                 .collect(),
             closed_last_year: closed as i32,
         })
+    }
+}
+
+impl CaseLogApi {
+    async fn replay_goal(&self, a: &Authorized, existing: &str) -> ApiResult<Goal> {
+        let (_, id) = Self::log_of("name", existing, GOAL_PATTERN)?;
+        let r = self.store.goal(&a.log().tenant, &a.log().id, &id).await?;
+        r.map(|g| goal_msg(&g))
+            .ok_or_else(|| ApiError::NotFound(existing.into()))
+    }
+
+    async fn replay_measure(&self, a: &Authorized, existing: &str) -> ApiResult<Measure> {
+        let (_, id) = Self::log_of("name", existing, MEASURE_PATTERN)?;
+        let r = self
+            .store
+            .measure(&a.log().tenant, &a.log().id, &id)
+            .await?;
+        r.map(|m| measure_msg(&m))
+            .ok_or_else(|| ApiError::NotFound(existing.into()))
+    }
+
+    async fn replay_evaluation(&self, a: &Authorized, existing: &str) -> ApiResult<Evaluation> {
+        let ids = parse_name("name", existing, EVALUATION_PATTERN)?;
+        let access = a.access(existing, AccessAction::Read, "CreateEvaluation (retry)");
+        let all = self
+            .store
+            .evaluations(&a.log().tenant, &a.log().id, ids[2], "", i64::MAX, &access)
+            .await?;
+        all.iter()
+            .find(|e| e.id == ids[3])
+            .map(evaluation_msg)
+            .ok_or_else(|| ApiError::NotFound(existing.into()))
+    }
+
+    async fn replay_participant(&self, a: &Authorized, existing: &str) -> ApiResult<Participant> {
+        let (_, id) = Self::log_of("name", existing, PARTICIPANT_PATTERN)?;
+        let r = self
+            .store
+            .participant(&a.log().tenant, &a.log().id, &id)
+            .await?;
+        r.map(|x| participant_msg(&x))
+            .ok_or_else(|| ApiError::NotFound(existing.into()))
+    }
+
+    async fn replay_handover(&self, a: &Authorized, existing: &str) -> ApiResult<Handover> {
+        let (_, id) = Self::log_of("name", existing, HANDOVER_PATTERN)?;
+        let r = self
+            .store
+            .handover(&a.log().tenant, &a.log().id, &id)
+            .await?;
+        r.map(|h| handover_msg(&h))
+            .ok_or_else(|| ApiError::NotFound(existing.into()))
+    }
+
+    async fn replay_transfer(&self, a: &Authorized, existing: &str) -> ApiResult<Transfer> {
+        let (_, id) = Self::log_of("name", existing, TRANSFER_PATTERN)?;
+        let r = self
+            .store
+            .transfer(&a.log().tenant, &a.log().id, &id)
+            .await?;
+        r.map(|t| transfer_msg(&t))
+            .ok_or_else(|| ApiError::NotFound(existing.into()))
     }
 }
 

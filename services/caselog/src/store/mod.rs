@@ -124,6 +124,11 @@ pub enum Order {
 pub trait CaseLogStore: Send + Sync {
     async fn apply(&self, work: Work) -> ApiResult<Applied>;
 
+    /// The resource an earlier create with this key made, if any; for creates
+    /// whose preconditions a successful first attempt changes (offers), so a
+    /// retry gets the first result rather than a precondition failure.
+    async fn replayed(&self, scope: &str, idem: &Idem) -> ApiResult<Option<String>>;
+
     /// The log with its active participants and open handover (no access row:
     /// this is the authorization read; the request's own read logs itself).
     async fn context(&self, tenant: &str, id: &str) -> ApiResult<Option<LogContext>>;

@@ -429,6 +429,22 @@ macro_rules! caselog_sql_store {
                 Ok(Applied::Done)
             }
 
+            async fn replayed(&self, scope: &str, idem: &super::Idem) -> ApiResult<Option<String>> {
+                let Some(request_id) = idem.request_id.as_deref() else { return Ok(None) };
+                let row: Option<(String, String)> = sqlx::query_as(
+                    "SELECT fingerprint, resource FROM bti_idempotency WHERE scope = $1 AND request_id = $2",
+                )
+                .bind(scope)
+                .bind(request_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                match row {
+                    None => Ok(None),
+                    Some((fp, resource)) if fp == idem.fingerprint => Ok(Some(resource)),
+                    Some(_) => Err(ApiError::invalid("request_id", "was already used for a different request")),
+                }
+            }
+
             async fn context(&self, tenant: &str, id: &str) -> ApiResult<Option<LogContext>> {
                 let mut conn = self.pool.acquire().await?;
                 let log: Option<CaseLogRecord> = sqlx::query_as("SELECT * FROM case_logs WHERE tenant = $1 AND id = $2")
