@@ -499,6 +499,13 @@ where
             if is_public_path(req.uri().path()) {
                 return inner.call(req).await;
             }
+            // The caller's deadline bounds the calls made while serving it.
+            let deadline = req
+                .headers()
+                .get("grpc-timeout")
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::deadline::parse_grpc_timeout)
+                .map(|t| std::time::Instant::now() + t);
             let token = req
                 .headers()
                 .get(http::header::AUTHORIZATION)
@@ -517,7 +524,7 @@ where
                 Ok(principal) => {
                     tracing::Span::current().record("principal", principal.kind());
                     req.extensions_mut().insert(principal);
-                    inner.call(req).await
+                    crate::deadline::scope(deadline, inner.call(req)).await
                 }
                 Err(e) => {
                     let status: tonic::Status = e.into();

@@ -74,6 +74,14 @@ impl Interceptor for ServiceCredentials {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         let header = self.header()?;
         req.metadata_mut().insert("authorization", header);
+        if let Some(left) = crate::deadline::remaining() {
+            if left.is_zero() {
+                return Err(tonic::Status::deadline_exceeded(
+                    "the caller's deadline has passed",
+                ));
+            }
+            req.set_timeout(left);
+        }
         let traceparent = crate::telemetry::current_traceparent();
         if let Ok(v) = traceparent.parse()
             && !traceparent.is_empty()
@@ -92,4 +100,47 @@ pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
         format!("Bearer {token}").parse().expect("ascii token"),
     );
     req
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn credentials() -> (std::path::PathBuf, ServiceCredentials) {
+        let dir = std::env::temp_dir().join(format!("bti-client-{}", uuid::Uuid::new_v4()));
+        let issuer = Arc::new(LocalIssuer::open(&dir).unwrap());
+        (dir, ServiceCredentials::new(issuer, "caselog", ""))
+    }
+
+    #[tokio::test]
+    async fn peer_calls_carry_the_callers_remaining_deadline() {
+        let (dir, mut creds) = credentials();
+        let outside = creds.call(tonic::Request::new(())).unwrap();
+        assert!(outside.metadata().get("grpc-timeout").is_none());
+        assert!(outside.metadata().get("authorization").is_some());
+        let inside = crate::deadline::scope(Some(Instant::now() + Duration::from_secs(2)), async {
+            creds.call(tonic::Request::new(())).unwrap()
+        })
+        .await;
+        let timeout = inside
+            .metadata()
+            .get("grpc-timeout")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let left = crate::deadline::parse_grpc_timeout(&timeout).unwrap();
+        assert!(
+            left <= Duration::from_secs(2) && left > Duration::from_secs(1),
+            "{timeout}"
+        );
+        // A passed deadline fails fast instead of calling.
+        let late = crate::deadline::scope(Some(Instant::now()), async {
+            creds.call(tonic::Request::new(()))
+        })
+        .await;
+        assert_eq!(late.unwrap_err().code(), tonic::Code::DeadlineExceeded);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
