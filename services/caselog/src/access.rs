@@ -86,11 +86,12 @@ impl Peers {
     }
 }
 
-/// An access-log row for `p` acting in `cap` on `resource` of `log`.
+/// An access-log row for `p` acting in `cap` on `resource` of the log `tenant`/`case_log`.
 pub fn access_row(
     p: &Principal,
     cap: &Capacity,
-    log: &CaseLogRecord,
+    tenant: &str,
+    case_log: &str,
     resource: &str,
     action: AccessAction,
     method: &str,
@@ -103,8 +104,8 @@ pub fn access_row(
         _ => "follow-up of the relay log",
     };
     AccessRecord {
-        tenant: log.tenant.clone(),
-        case_log: log.id.clone(),
+        tenant: tenant.to_string(),
+        case_log: case_log.to_string(),
         id: new_id(),
         actor: p.label(),
         acting_as: cap.acting_as.as_str_name().to_string(),

@@ -257,7 +257,15 @@ impl Authorized {
     }
 
     fn access(&self, resource: &str, action: AccessAction, method: &str) -> AccessRecord {
-        access_row(&self.p, &self.cap, &self.ctx.log, resource, action, method)
+        access_row(
+            &self.p,
+            &self.cap,
+            &self.ctx.log.tenant,
+            &self.ctx.log.id,
+            resource,
+            action,
+            method,
+        )
     }
 
     fn event<M: prost::Name>(&self, subject: &str, payload: &M) -> OutboxEvent {
@@ -482,7 +490,8 @@ impl CaseLogApi {
             access: vec![access_row(
                 &p,
                 &cap,
-                &record,
+                &record.tenant,
+                &record.id,
                 &name,
                 AccessAction::Create,
                 "CreateCaseLog",
@@ -569,7 +578,8 @@ impl CaseLogApi {
                 access.push(access_row(
                     &p,
                     &cap,
-                    &ctx.log,
+                    &ctx.log.tenant,
+                    &ctx.log.id,
                     &ctx.log.name(),
                     AccessAction::Read,
                     "ListCaseLogs",
@@ -2122,15 +2132,11 @@ impl CaseLogApi {
                 .await?
                 .unwrap_or(false);
             let name = case_log_name(ids[0], &o.id);
-            let stub = CaseLogRecord {
-                tenant: ids[0].into(),
-                id: o.id.clone(),
-                ..placeholder_log()
-            };
             access.push(access_row(
                 &p,
                 &cap,
-                &stub,
+                ids[0],
+                &o.id,
                 &name,
                 AccessAction::Read,
                 "ListCaseLogOverviews",
@@ -2245,34 +2251,6 @@ impl CaseLogApi {
             .await?;
         r.map(|t| transfer_msg(&t))
             .ok_or_else(|| ApiError::NotFound(existing.into()))
-    }
-}
-
-/// A log row carrying only what an access row needs (tenant and id).
-fn placeholder_log() -> CaseLogRecord {
-    let t = now();
-    CaseLogRecord {
-        tenant: String::new(),
-        id: String::new(),
-        subject: String::new(),
-        subject_kind: String::new(),
-        unit: String::new(),
-        concern: String::new(),
-        concern_degree: String::new(),
-        level: String::new(),
-        state: String::new(),
-        holder: String::new(),
-        holder_unit: String::new(),
-        holder_since: t,
-        pending_handover: String::new(),
-        pending_transfer: String::new(),
-        consent_revision: String::new(),
-        close_reason: String::new(),
-        close_time: None,
-        last_activity_time: t,
-        version: 0,
-        create_time: t,
-        update_time: t,
     }
 }
 

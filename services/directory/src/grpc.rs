@@ -148,10 +148,6 @@ fn guardianship_msg(r: &GuardianshipRecord) -> Guardianship {
     }
 }
 
-fn changed(paths: &[String]) -> Vec<String> {
-    paths.to_vec()
-}
-
 impl DirectoryApi {
     async fn do_create_tenant(&self, req: Request<CreateTenantRequest>) -> ApiResult<Tenant> {
         let p = principal(&req)?;
@@ -275,7 +271,7 @@ impl DirectoryApi {
             ids[0],
             &TenantUpdated {
                 tenant: t.name.clone(),
-                changed_fields: changed(&paths),
+                changed_fields: paths.clone(),
             },
         );
         let saved = self.store.update_tenant(&record, ev).await?;
@@ -411,7 +407,7 @@ impl DirectoryApi {
             ids[0],
             &UnitUpdated {
                 unit: u.name.clone(),
-                changed_fields: changed(&paths),
+                changed_fields: paths.clone(),
             },
         );
         let saved = self.store.update_unit(&record, ev).await?;
