@@ -15,11 +15,13 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// Messages with a `national_id` field; keep in step with src/redact.rs.
-const REDACTED: [&str; 4] = [
+const REDACTED: [&str; 6] = [
     ".bti.directory.v1.Person",
     ".bti.directory.v1.LookupPersonRequest",
     ".bti.gateway.v1.ReferralSubject",
     ".bti.gateway.v1.ReferralSubject.identity",
+    ".bti.gateway.v1.Referral",
+    ".bti.gateway.v1.Referral.content",
 ];
 
 fn main() {

@@ -4,8 +4,9 @@
 use std::fmt;
 
 use crate::directory::{LookupPersonRequest, Person};
-use crate::gateway::ReferralSubject;
+use crate::gateway::referral::Content;
 use crate::gateway::referral_subject::Identity;
+use crate::gateway::{Referral, ReferralSubject};
 
 impl fmt::Debug for Person {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -44,6 +45,35 @@ impl fmt::Debug for Identity {
     }
 }
 
+/// A referral carries case text and, in a Fiks document, the child's `fnr`:
+/// only its bookkeeping is shown.
+impl fmt::Debug for Referral {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Referral")
+            .field("name", &self.name)
+            .field("tenant", &self.tenant)
+            .field("kind", &self.kind)
+            .field("client", &self.client)
+            .field("restricted", &self.restricted)
+            .field("status", &self.status)
+            .field("placement", &self.placement)
+            .field("subject", &self.subject)
+            .field("content", &self.content)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Content {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Content::Structured(_) => f.write_str("Structured(<redacted>)"),
+            Content::FiksBekymringsmeldingJson(_) => {
+                f.write_str("FiksBekymringsmeldingJson(<redacted>)")
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +97,14 @@ mod tests {
             identity: Some(Identity::UnbornChildOf("01010750160".into())),
         };
         assert!(!format!("{s:?}").contains("01010750160"));
+        let fiks = Referral {
+            subject: Some(s),
+            content: Some(Content::FiksBekymringsmeldingJson(
+                r#"{"offentligBarn":[{"fnr":"01010750160","personnavn":"Kari"}]}"#.into(),
+            )),
+            ..Default::default()
+        };
+        let shown = format!("{fiks:?}");
+        assert!(!shown.contains("01010750160") && !shown.contains("Kari"));
     }
 }

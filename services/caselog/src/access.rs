@@ -4,7 +4,7 @@
 
 use bti_proto::caselog::{AccessAction, ActingAs};
 use bti_runtime::api::{new_id, now};
-use bti_runtime::auth::{Principal, Role};
+use bti_runtime::auth::{Principal, Role, SCOPE_GATEWAY};
 use bti_runtime::peers::{ConsentChecker, Directory};
 use bti_runtime::{ApiError, ApiResult};
 
@@ -81,6 +81,11 @@ impl Peers {
                         basis: "own relay log, at or above the consent age".into(),
                     }))
             }
+            Principal::Service { .. } if p.has_scope(SCOPE_GATEWAY) => Ok(Some(Capacity {
+                acting_as: ActingAs::Service,
+                unit: String::new(),
+                basis: "routing external referrals".into(),
+            })),
             _ => Ok(None),
         }
     }
@@ -115,6 +120,7 @@ pub fn access_row(
         purpose: format!("{method}: {why}"),
         basis: cap.basis.clone(),
         create_time: now(),
+        restricted_referral: String::new(),
     }
 }
 

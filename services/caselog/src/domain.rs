@@ -197,7 +197,35 @@ pub struct AccessRecord {
     pub purpose: String,
     pub basis: String,
     pub create_time: DateTime<Utc>,
+    /// The attached referral the row concerns, while it is restricted.
+    pub restricted_referral: String,
 }
+
+/// A referral attached by the gateway on an external client's behalf.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ReferralRecord {
+    pub tenant: String,
+    pub case_log: String,
+    pub id: String,
+    /// The gateway's `referrals/{referral}`.
+    pub referral: String,
+    pub kind: String,
+    pub restricted: bool,
+    pub legal_basis: String,
+    pub from_organization: String,
+    pub create_time: DateTime<Utc>,
+    pub from_unit: String,
+    /// `clients/{client}`.
+    pub client: String,
+}
+
+impl ReferralRecord {
+    pub fn name(&self) -> String {
+        child_name(&self.tenant, &self.case_log, "referrals", &self.id)
+    }
+}
+
+pub const REFERRAL_PATTERN: &str = "tenants/{tenant}/caseLogs/{case_log}/referrals/{referral}";
 
 /// The capacity in which a caller acts on one log, decided per request from
 /// the log's holder, participants and pending handover, the consent service
@@ -219,6 +247,27 @@ impl Capacity {
 
     pub fn is_holder(&self) -> bool {
         self.acting_as == ActingAs::Holder
+    }
+
+    /// The gateway, acting for an external client.
+    pub fn is_gateway(&self) -> bool {
+        self.acting_as == ActingAs::Service
+    }
+
+    /// Sees the log's attached referrals (their metadata, no text).
+    pub fn sees_referrals(&self) -> bool {
+        self.may_read() || self.acting_as == ActingAs::UnitLeader
+    }
+
+    /// Sees restricted referrals: only the holder and the unit's leader.
+    pub fn sees_restricted(&self) -> bool {
+        matches!(self.acting_as, ActingAs::Holder | ActingAs::UnitLeader)
+    }
+
+    /// Guardians and the youth see no trace of restricted referrals, nor the
+    /// gateway's routing look-ups (which return no case content).
+    pub fn is_family(&self) -> bool {
+        matches!(self.acting_as, ActingAs::Guardian | ActingAs::Youth)
     }
 
     /// Reads everything in the log.

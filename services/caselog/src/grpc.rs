@@ -84,6 +84,47 @@ fn case_log_msg(r: &CaseLogRecord, entries: &[EntryRecord]) -> CaseLog {
     }
 }
 
+/// A log as the gateway sees it when routing a referral: no content.
+fn redacted_log_msg(r: &CaseLogRecord) -> CaseLog {
+    CaseLog {
+        name: r.name(),
+        subject: r.subject.clone(),
+        subject_kind: enum_of(SubjectKind::from_str_name, &r.subject_kind),
+        unit: r.unit.clone(),
+        state: enum_of(CaseLogState::from_str_name, &r.state),
+        holder: Some(BatonHolder {
+            professional: r.holder.clone(),
+            unit: r.holder_unit.clone(),
+            since: Some(timestamp(r.holder_since)),
+        }),
+        create_time: Some(timestamp(r.create_time)),
+        update_time: Some(timestamp(r.update_time)),
+        ..Default::default()
+    }
+}
+
+fn referral_msg(r: &ReferralRecord) -> AttachedReferral {
+    AttachedReferral {
+        name: r.name(),
+        referral: r.referral.clone(),
+        kind: enum_of(ReferralKind::from_str_name, &r.kind),
+        restricted: r.restricted,
+        legal_basis: r.legal_basis.clone(),
+        from_organization: r.from_organization.clone(),
+        create_time: Some(timestamp(r.create_time)),
+        from_unit: r.from_unit.clone(),
+        client: r.client.clone(),
+    }
+}
+
+/// The external client an access row names: `clients/{c}` as `client:{c}`.
+fn client_actor(client: &str) -> String {
+    format!(
+        "client:{}",
+        client.strip_prefix("clients/").unwrap_or(client)
+    )
+}
+
 fn child_or_empty(r: &CaseLogRecord, collection: &str, id: &str) -> String {
     if id.is_empty() {
         String::new()
@@ -572,20 +613,27 @@ impl CaseLogApi {
         for log in rows {
             let ctx = self.store.context(&log.tenant, &log.id).await?;
             let Some(ctx) = ctx else { continue };
-            if let Some(cap) = self.peers.capacity(&p, &ctx).await?
-                && cap.may_read()
-            {
-                access.push(access_row(
-                    &p,
-                    &cap,
-                    &ctx.log.tenant,
-                    &ctx.log.id,
-                    &ctx.log.name(),
-                    AccessAction::Read,
-                    "ListCaseLogs",
-                ));
-                visible.push(case_log_msg(&ctx.log, &[]));
-            }
+            let Some(cap) = self.peers.capacity(&p, &ctx).await? else {
+                continue;
+            };
+            let shown = if cap.may_read() {
+                case_log_msg(&ctx.log, &[])
+            } else if cap.is_gateway() {
+                // Routing an external referral: which log, whose baton; no content.
+                redacted_log_msg(&ctx.log)
+            } else {
+                continue;
+            };
+            access.push(access_row(
+                &p,
+                &cap,
+                &ctx.log.tenant,
+                &ctx.log.id,
+                &ctx.log.name(),
+                AccessAction::Read,
+                "ListCaseLogs",
+            ));
+            visible.push(shown);
         }
         self.store.log_reads(&access).await?;
         Ok(ListCaseLogsResponse {
@@ -1017,7 +1065,14 @@ impl CaseLogApi {
                     "ListAccessLogEntries",
                 );
                 self.store
-                    .access_log(&a.log().tenant, &a.log().id, after, limit, &access)
+                    .access_log(
+                        &a.log().tenant,
+                        &a.log().id,
+                        after,
+                        limit,
+                        a.cap.is_family(),
+                        &access,
+                    )
                     .await?
             },
             |x| key_of(&x.id),
@@ -2077,10 +2132,30 @@ impl CaseLogApi {
                 .iter()
                 .map(transfer_msg)
                 .collect(),
-            referrals: Vec::new(),
+            referrals: self
+                .store
+                .referrals(
+                    &tenant,
+                    &id,
+                    "",
+                    ALL,
+                    a.cap.sees_restricted(),
+                    &row("referrals"),
+                )
+                .await?
+                .iter()
+                .map(referral_msg)
+                .collect(),
             access_log: self
                 .store
-                .access_log(&tenant, &id, "", ALL, &row("accessLogEntries"))
+                .access_log(
+                    &tenant,
+                    &id,
+                    "",
+                    ALL,
+                    a.cap.is_family(),
+                    &row("accessLogEntries"),
+                )
                 .await?
                 .iter()
                 .map(access_msg)
@@ -2254,8 +2329,343 @@ impl CaseLogApi {
     }
 }
 
-fn unimplemented_until_gateway() -> Status {
-    Status::unimplemented("referrals arrive with the gateway service, which is not served yet")
+fn require_gateway(cap: &Capacity) -> ApiResult<()> {
+    if cap.is_gateway() {
+        Ok(())
+    } else {
+        Err(ApiError::PermissionDenied(
+            "external referrals and summaries go through the gateway".into(),
+        ))
+    }
+}
+
+impl CaseLogApi {
+    async fn do_attach_referral(
+        &self,
+        req: Request<AttachReferralRequest>,
+    ) -> ApiResult<AttachedReferral> {
+        let p = principal(&req)?;
+        let idem = Idem::of(&req.get_ref().request_id, req.get_ref())?;
+        let r = req.into_inner();
+        let a = self.authorize(p, "parent", &r.parent).await?;
+        require_gateway(&a.cap)?;
+        let x = r
+            .referral
+            .ok_or_else(|| ApiError::invalid("referral", "required"))?;
+        let tenant = a.log().tenant.clone();
+        let mut v = Violations::new();
+        if parse_name("referral.referral", &x.referral, "referrals/{referral}").is_err() {
+            v.add("referral.referral", "must be referrals/{referral}");
+        }
+        let kind = ReferralKind::try_from(x.kind).unwrap_or_default();
+        if kind == ReferralKind::Unspecified {
+            v.add("referral.kind", "required");
+        }
+        if same_tenant_unit("referral.from_unit", &tenant, &x.from_unit).is_err() {
+            v.add(
+                "referral.from_unit",
+                "must be a unit of the log's municipality",
+            );
+        }
+        if parse_name("referral.client", &x.client, "clients/{client}").is_err() {
+            v.add("referral.client", "must be clients/{client}");
+        }
+        v.check(
+            "referral.from_organization",
+            bti_runtime::ids::validate_organization_number(&x.from_organization),
+        );
+        if x.restricted {
+            v.text("referral.legal_basis", &x.legal_basis, MAX_SHORT);
+        }
+        v.finish()?;
+        require_active(a.log())?;
+        let (log_tenant, log_id) = (a.log().tenant.clone(), a.log().id.clone());
+        if let Some(existing) = self
+            .store
+            .referral_by_source(&log_tenant, &log_id, &x.referral)
+            .await?
+        {
+            return Ok(referral_msg(&existing));
+        }
+        // Restricted referrals need no consent; the others only from a unit
+        // the subject's consent covers.
+        let basis = if x.restricted {
+            format!("legal basis: {}", x.legal_basis.trim())
+        } else {
+            self.consent_covers(&a.log().subject, &x.from_unit, "referral.from_unit")
+                .await?
+        };
+        let record = ReferralRecord {
+            tenant: log_tenant.clone(),
+            case_log: log_id.clone(),
+            id: new_id(),
+            referral: x.referral.clone(),
+            kind: kind.as_str_name().into(),
+            restricted: x.restricted,
+            legal_basis: x.legal_basis.trim().into(),
+            from_organization: x.from_organization.clone(),
+            create_time: now(),
+            from_unit: x.from_unit.clone(),
+            client: x.client.clone(),
+        };
+        let name = record.name();
+        let row = AccessRecord {
+            actor: client_actor(&record.client),
+            acting_as: ActingAs::ExternalSystem.as_str_name().into(),
+            unit: record.from_unit.clone(),
+            purpose: "AttachReferral: referral from an external system".into(),
+            basis,
+            restricted_referral: if record.restricted {
+                record.id.clone()
+            } else {
+                String::new()
+            },
+            ..a.access(&name, AccessAction::Create, "AttachReferral")
+        };
+        let event = a.event(
+            &name,
+            &ReferralAttached {
+                attached_referral: name.clone(),
+                holder: a.log().holder.clone(),
+                restricted: record.restricted,
+            },
+        );
+        let applied = self
+            .commit(Work {
+                idem: Some(("AttachReferral".into(), idem, name.clone())),
+                ops: vec![a.touch(), Op::InsertReferral(record.clone())],
+                access: vec![row],
+                events: vec![event],
+            })
+            .await;
+        let existing = match applied {
+            Ok(Applied::Done) => return Ok(referral_msg(&record)),
+            Ok(Applied::Replay(existing)) => {
+                let (_, id) = Self::log_of("name", &existing, REFERRAL_PATTERN)?;
+                self.store.referral(&log_tenant, &log_id, &id).await?
+            }
+            // A racing attach of the same referral won.
+            Err(ApiError::AlreadyExists(_)) => {
+                self.store
+                    .referral_by_source(&log_tenant, &log_id, &x.referral)
+                    .await?
+            }
+            Err(e) => return Err(e),
+        };
+        existing
+            .map(|r| referral_msg(&r))
+            .ok_or_else(|| ApiError::NotFound(name))
+    }
+
+    async fn do_lift_restriction(
+        &self,
+        req: Request<LiftReferralRestrictionRequest>,
+    ) -> ApiResult<AttachedReferral> {
+        let p = principal(&req)?;
+        let name = req.into_inner().name;
+        let (log, id) = Self::log_of("name", &name, REFERRAL_PATTERN)?;
+        let a = self.authorize(p, "name", &log).await?;
+        require_gateway(&a.cap)?;
+        let (tenant, log_id) = (a.log().tenant.clone(), a.log().id.clone());
+        let record = self
+            .store
+            .referral(&tenant, &log_id, &id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(name.clone()))?;
+        if !record.restricted {
+            return Ok(referral_msg(&record));
+        }
+        // Lifting is not content: allowed on a closed log too.
+        let row = AccessRecord {
+            actor: client_actor(&record.client),
+            acting_as: ActingAs::ExternalSystem.as_str_name().into(),
+            unit: record.from_unit.clone(),
+            purpose: "LiftReferralRestriction: the external system lifted the restriction".into(),
+            basis: format!("legal basis: {}", record.legal_basis),
+            ..a.access(&name, AccessAction::Update, "LiftReferralRestriction")
+        };
+        let event = a.event(
+            &name,
+            &ReferralRestrictionLifted {
+                attached_referral: name.clone(),
+                holder: a.log().holder.clone(),
+            },
+        );
+        match self
+            .commit(Work {
+                idem: None,
+                ops: vec![Op::LiftReferral {
+                    tenant: tenant.clone(),
+                    case_log: log_id.clone(),
+                    id: id.clone(),
+                }],
+                access: vec![row],
+                events: vec![event],
+            })
+            .await
+        {
+            // A concurrent lift won: the result is the same.
+            Ok(_) | Err(ApiError::Aborted(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.store
+            .referral(&tenant, &log_id, &id)
+            .await?
+            .map(|r| referral_msg(&r))
+            .ok_or(ApiError::NotFound(name))
+    }
+
+    async fn do_list_referrals(
+        &self,
+        req: Request<ListAttachedReferralsRequest>,
+    ) -> ApiResult<ListAttachedReferralsResponse> {
+        let p = principal(&req)?;
+        let r = req.into_inner();
+        let a = self.authorize(p, "parent", &r.parent).await?;
+        if !a.cap.sees_referrals() {
+            return Err(ApiError::PermissionDenied(
+                "attached referrals are shown to those who read the log and its unit's leader"
+                    .into(),
+            ));
+        }
+        let query = ["ListAttachedReferrals", r.parent.as_str()];
+        let size = page_size("page_size", r.page_size)?;
+        let before = PageToken::decode("page_token", &r.page_token, &query)?.map(|t| t.after);
+        let listing = a.access(
+            &format!("{}/referrals", r.parent),
+            AccessAction::Read,
+            "ListAttachedReferrals",
+        );
+        let rows = self
+            .store
+            .referrals(
+                &a.log().tenant,
+                &a.log().id,
+                before.as_deref().unwrap_or(""),
+                size + 1,
+                a.cap.sees_restricted(),
+                &listing,
+            )
+            .await?;
+        let (rows, next_page_token) = paginate(rows, size, |x| key_of(&x.id), &query);
+        // Each restricted referral shown is its own access, on its legal basis.
+        let restricted: Vec<AccessRecord> = rows
+            .iter()
+            .filter(|x| x.restricted)
+            .map(|x| AccessRecord {
+                basis: format!("legal basis: {}", x.legal_basis),
+                restricted_referral: x.id.clone(),
+                ..a.access(&x.name(), AccessAction::Read, "ListAttachedReferrals")
+            })
+            .collect();
+        self.store.log_reads(&restricted).await?;
+        Ok(ListAttachedReferralsResponse {
+            referrals: rows.iter().map(referral_msg).collect(),
+            next_page_token,
+        })
+    }
+
+    async fn do_summary(
+        &self,
+        req: Request<GetCaseLogSummaryRequest>,
+    ) -> ApiResult<CaseLogSummary> {
+        let p = principal(&req)?;
+        let r = req.into_inner();
+        let a = self.authorize(p, "name", &r.name).await?;
+        require_gateway(&a.cap)?;
+        let (tenant, id) = (a.log().tenant.clone(), a.log().id.clone());
+        let mut v = Violations::new();
+        if same_tenant_unit("on_behalf_of_unit", &tenant, &r.on_behalf_of_unit).is_err() {
+            v.add(
+                "on_behalf_of_unit",
+                "must be a unit of the log's municipality",
+            );
+        }
+        if parse_name("client", &r.client, "clients/{client}").is_err() {
+            v.add("client", "must be clients/{client}");
+        }
+        v.finish()?;
+        // The external system learns nothing about a log it has no basis for.
+        let not_found = || ApiError::NotFound(r.name.clone());
+        let (basis, restricted_referral) = match self
+            .peers
+            .consent
+            .relay_log_revision(&a.log().subject, &r.on_behalf_of_unit)
+            .await?
+        {
+            Some(revision) => (revision, String::new()),
+            None if !r.legal_basis_referral.is_empty() => {
+                match self
+                    .store
+                    .referral_by_source(&tenant, &id, &r.legal_basis_referral)
+                    .await?
+                {
+                    Some(x)
+                        if x.kind == ReferralKind::ChildWelfareReport.as_str_name()
+                            && !x.legal_basis.is_empty()
+                            && x.client == r.client =>
+                    {
+                        let shown = if x.restricted { x.id } else { String::new() };
+                        (format!("legal basis: {}", x.legal_basis), shown)
+                    }
+                    _ => return Err(not_found()),
+                }
+            }
+            None => return Err(not_found()),
+        };
+        let row = AccessRecord {
+            actor: client_actor(&r.client),
+            acting_as: ActingAs::ExternalSystem.as_str_name().into(),
+            unit: r.on_behalf_of_unit.clone(),
+            purpose: "GetCaseLogSummary: summary for an external system".into(),
+            basis,
+            restricted_referral,
+            ..a.access(
+                &format!("{}/summary", r.name),
+                AccessAction::Read,
+                "GetCaseLogSummary",
+            )
+        };
+        let rows = self
+            .store
+            .summary(&tenant, &id, &row)
+            .await?
+            .ok_or_else(not_found)?;
+        Ok(CaseLogSummary {
+            case_log: rows.log.name(),
+            level: enum_of(Level::from_str_name, &rows.log.level),
+            // No free text: reasons and the child's own words stay in the log.
+            level_changes: rows
+                .level_changes
+                .iter()
+                .map(|l| LevelChange {
+                    reason: String::new(),
+                    actor: String::new(),
+                    ..level_change_msg(l)
+                })
+                .collect(),
+            measures: rows.measures.iter().map(measure_msg).collect(),
+            evaluations: rows
+                .evaluations
+                .iter()
+                .map(|e| Evaluation {
+                    child_experience: String::new(),
+                    summary: String::new(),
+                    ..evaluation_msg(e)
+                })
+                .collect(),
+            holders: rows
+                .holders
+                .iter()
+                .map(|(professional, unit, since)| BatonHolder {
+                    professional: professional.clone(),
+                    unit: unit.clone(),
+                    since: Some(timestamp(*since)),
+                })
+                .collect(),
+            create_time: Some(timestamp(rows.log.create_time)),
+        })
+    }
 }
 
 #[tonic::async_trait]
@@ -2505,15 +2915,21 @@ impl CaseLogService for CaseLogApi {
     }
     async fn attach_referral(
         &self,
-        _r: Request<AttachReferralRequest>,
+        r: Request<AttachReferralRequest>,
     ) -> Result<Response<AttachedReferral>, Status> {
-        Err(unimplemented_until_gateway())
+        reply(self.do_attach_referral(r).await)
     }
     async fn list_attached_referrals(
         &self,
-        _r: Request<ListAttachedReferralsRequest>,
+        r: Request<ListAttachedReferralsRequest>,
     ) -> Result<Response<ListAttachedReferralsResponse>, Status> {
-        Err(unimplemented_until_gateway())
+        reply(self.do_list_referrals(r).await)
+    }
+    async fn lift_referral_restriction(
+        &self,
+        r: Request<LiftReferralRestrictionRequest>,
+    ) -> Result<Response<AttachedReferral>, Status> {
+        reply(self.do_lift_restriction(r).await)
     }
     async fn list_access_log_entries(
         &self,
@@ -2535,8 +2951,8 @@ impl CaseLogService for CaseLogApi {
     }
     async fn get_case_log_summary(
         &self,
-        _r: Request<GetCaseLogSummaryRequest>,
+        r: Request<GetCaseLogSummaryRequest>,
     ) -> Result<Response<CaseLogSummary>, Status> {
-        Err(unimplemented_until_gateway())
+        reply(self.do_summary(r).await)
     }
 }

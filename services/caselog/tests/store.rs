@@ -58,6 +58,7 @@ fn access(log_id: &str, action: &str) -> AccessRecord {
         purpose: "test".into(),
         basis: "tenants/4201/consents/c/revisions/1".into(),
         create_time: now(),
+        restricted_referral: String::new(),
     }
 }
 
@@ -92,10 +93,17 @@ async fn create(s: &Arc<dyn CaseLogStore>, id: &str, subject: &str) {
 
 async fn access_count(s: &Arc<dyn CaseLogStore>, id: &str) -> usize {
     // Listing logs itself too, so subtract the listing's own row.
-    s.access_log("4201", id, "", 1000, &access(id, "ACCESS_ACTION_READ"))
-        .await
-        .unwrap()
-        .len()
+    s.access_log(
+        "4201",
+        id,
+        "",
+        1000,
+        false,
+        &access(id, "ACCESS_ACTION_READ"),
+    )
+    .await
+    .unwrap()
+    .len()
         - 1
 }
 

@@ -65,6 +65,10 @@ pub enum Principal {
 /// Scope that lets an internal principal administer tenants (operators).
 pub const SCOPE_ADMIN: &str = "bti.admin";
 
+/// Scope of the gateway service when it calls the relay log on an external
+/// client's behalf (attach referrals, summaries, routing look-ups).
+pub const SCOPE_GATEWAY: &str = "bti.gateway";
+
 impl Principal {
     /// A short label for access logs and traces: kind and subject, never names.
     pub fn label(&self) -> String {

@@ -31,6 +31,11 @@ pub struct Settings {
     /// them all at itself.
     #[serde(default)]
     pub peers: std::collections::BTreeMap<String, String>,
+    /// Settings of individual services, by service name (for example
+    /// `[service.gateway]`, `BTI__SERVICE__GATEWAY__…`); each service
+    /// defines and documents its own section.
+    #[serde(default)]
+    pub service: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// Service-to-service identity: the internal issuer's key, mounted from a
@@ -79,6 +84,24 @@ pub struct ServerConfig {
     /// How long shutdown waits for in-flight calls before giving up.
     #[serde(default = "default_drain")]
     pub shutdown_grace_secs: u64,
+    /// Serve TLS (and accept client certificates) instead of plaintext h2c.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// Server TLS. With `client_ca_path`, clients may present a certificate
+/// issued by that CA (mutual TLS); it stays optional at the handshake so
+/// internal callers without one still connect, and services that require one
+/// (the gateway, for clients with a pinned certificate) check it per call.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert_path: PathBuf,
+    /// PEM private key.
+    pub key_path: PathBuf,
+    /// PEM CA bundle that client certificates must chain to.
+    #[serde(default)]
+    pub client_ca_path: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -132,6 +155,7 @@ impl Default for ServerConfig {
             request_timeout_secs: default_timeout(),
             concurrency_limit: default_concurrency(),
             shutdown_grace_secs: default_drain(),
+            tls: None,
         }
     }
 }
@@ -155,6 +179,19 @@ impl Default for EventsConfig {
 }
 
 impl Settings {
+    /// The `[service.<name>]` section as the service's own settings type;
+    /// absent fields take its defaults.
+    pub fn service_section<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        name: &str,
+    ) -> anyhow::Result<T> {
+        match self.service.get(name) {
+            None => Ok(T::default()),
+            Some(v) => serde_json::from_value(v.clone())
+                .map_err(|e| anyhow::anyhow!("service.{name}: {e}")),
+        }
+    }
+
     /// Loads defaults → `file` (if given) → `BTI__…` environment.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Settings> {
         Self::load_with_env(file, std::env::vars())

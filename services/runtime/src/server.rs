@@ -147,7 +147,24 @@ pub async fn start(
         tracing::info!("shutting down: draining in-flight calls");
         let _ = fired_tx.send(());
     };
-    let router = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &cfg.tls {
+        use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| anyhow::anyhow!("read {}: {e}", p.display()))
+        };
+        let mut config = ServerTlsConfig::new().identity(Identity::from_pem(
+            read(&tls.cert_path)?,
+            read(&tls.key_path)?,
+        ));
+        if let Some(ca) = &tls.client_ca_path {
+            config = config
+                .client_ca_root(Certificate::from_pem(read(ca)?))
+                .client_auth_optional(true);
+        }
+        builder = builder.tls_config(config)?;
+    }
+    let router = builder
         .timeout(Duration::from_secs(cfg.request_timeout_secs))
         .trace_fn(crate::telemetry::request_span)
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(

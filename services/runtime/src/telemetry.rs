@@ -88,6 +88,7 @@ pub fn request_span(req: &http::Request<()>) -> tracing::Span {
         otel.kind = "server",
         rpc.method = %req.uri().path(),
         principal = tracing::field::Empty,
+        client = tracing::field::Empty,
     );
     let parent = opentelemetry::global::get_text_map_propagator(|p| {
         p.extract(&HeaderExtractor(req.headers()))

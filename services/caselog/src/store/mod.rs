@@ -55,6 +55,16 @@ pub enum Op {
         record: TransferRecord,
         from_state: String,
     },
+    /// Attaches a referral; a second attach of the same referral to the log
+    /// is ALREADY_EXISTS (the unique index backs racing attaches).
+    InsertReferral(ReferralRecord),
+    /// Lifts a referral's restriction; ABORTED when it is not restricted (a
+    /// concurrent lift won).
+    LiftReferral {
+        tenant: String,
+        case_log: String,
+        id: String,
+    },
     InsertHolder {
         tenant: String,
         case_log: String,
@@ -111,6 +121,16 @@ pub struct CountRow {
     pub level: String,
     pub active: i64,
     pub older_than_a_year: i64,
+}
+
+/// What an external system's summary is made of, read in one transaction.
+#[derive(Debug, Clone)]
+pub struct SummaryRows {
+    pub log: CaseLogRecord,
+    pub level_changes: Vec<LevelChangeRecord>,
+    pub measures: Vec<MeasureRecord>,
+    pub evaluations: Vec<EvaluationRecord>,
+    pub holders: Vec<(String, String, DateTime<Utc>)>,
 }
 
 /// Collections listed newest or oldest first by id (ids are time-ordered).
@@ -228,14 +248,36 @@ pub trait CaseLogStore: Send + Sync {
         limit: i64,
         access: &AccessRecord,
     ) -> ApiResult<Vec<TransferRecord>>;
+    /// The access log, newest first. `family` (guardians, the youth) leaves
+    /// out rows about referrals still restricted and the gateway's routing
+    /// look-ups.
     async fn access_log(
         &self,
         tenant: &str,
         log: &str,
         after: &str,
         limit: i64,
+        family: bool,
         access: &AccessRecord,
     ) -> ApiResult<Vec<AccessRecord>>;
+    /// Attached referrals, newest first, without restricted ones unless
+    /// `with_restricted`; the listing's row commits with the read.
+    async fn referrals(
+        &self,
+        tenant: &str,
+        log: &str,
+        before: &str,
+        limit: i64,
+        with_restricted: bool,
+        listing: &AccessRecord,
+    ) -> ApiResult<Vec<ReferralRecord>>;
+    /// The summary for an external system, with its access row.
+    async fn summary(
+        &self,
+        tenant: &str,
+        log: &str,
+        access: &AccessRecord,
+    ) -> ApiResult<Option<SummaryRows>>;
     async fn holders(
         &self,
         tenant: &str,
@@ -243,6 +285,19 @@ pub trait CaseLogStore: Send + Sync {
     ) -> ApiResult<Vec<(String, String, DateTime<Utc>)>>;
 
     /// Unlogged single-row reads used to check a write's target.
+    async fn referral(
+        &self,
+        tenant: &str,
+        log: &str,
+        id: &str,
+    ) -> ApiResult<Option<ReferralRecord>>;
+    /// The attachment of the gateway's `referral` to the log, if any.
+    async fn referral_by_source(
+        &self,
+        tenant: &str,
+        log: &str,
+        referral: &str,
+    ) -> ApiResult<Option<ReferralRecord>>;
     async fn goal(&self, tenant: &str, log: &str, id: &str) -> ApiResult<Option<GoalRecord>>;
     async fn measure(&self, tenant: &str, log: &str, id: &str) -> ApiResult<Option<MeasureRecord>>;
     async fn participant(

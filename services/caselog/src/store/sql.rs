@@ -15,7 +15,7 @@ macro_rules! caselog_sql_store {
         async fn insert_access(tx: &mut Tx, a: &AccessRecord) -> ApiResult<()> {
             sqlx::query(
                 "INSERT INTO access_log (tenant, case_log, id, actor, acting_as, unit, resource, action, purpose, \
-                 basis, create_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 basis, create_time, restricted_referral) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(&a.tenant)
             .bind(&a.case_log)
@@ -28,6 +28,7 @@ macro_rules! caselog_sql_store {
             .bind(&a.purpose)
             .bind(&a.basis)
             .bind(a.create_time)
+            .bind(&a.restricted_referral)
             .execute(&mut **tx)
             .await?;
             Ok(())
@@ -389,6 +390,43 @@ macro_rules! caselog_sql_store {
                         return Err(ApiError::Aborted("the transfer changed concurrently".into()));
                     }
                 }
+                Op::InsertReferral(r) => {
+                    sqlx::query(
+                        "INSERT INTO attached_referrals (tenant, case_log, id, referral, kind, restricted, legal_basis, \
+                         from_organization, create_time, from_unit, client) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    )
+                    .bind(&r.tenant)
+                    .bind(&r.case_log)
+                    .bind(&r.id)
+                    .bind(&r.referral)
+                    .bind(&r.kind)
+                    .bind(r.restricted)
+                    .bind(&r.legal_basis)
+                    .bind(&r.from_organization)
+                    .bind(r.create_time)
+                    .bind(&r.from_unit)
+                    .bind(&r.client)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(|e| write_error(e, &r.name()))?;
+                }
+                Op::LiftReferral { tenant, case_log, id } => {
+                    let rows = sqlx::query(
+                        "UPDATE attached_referrals SET restricted = $1 \
+                         WHERE tenant = $2 AND case_log = $3 AND id = $4 AND restricted",
+                    )
+                    .bind(false)
+                    .bind(tenant)
+                    .bind(case_log)
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+                    if rows != 1 {
+                        return Err(ApiError::Aborted(child_name(tenant, case_log, "referrals", id)));
+                    }
+                }
                 Op::InsertHolder { tenant, case_log, professional, unit, since } => {
                     sqlx::query(
                         "INSERT INTO holder_history (tenant, case_log, seq, professional, unit, since) \
@@ -648,22 +686,90 @@ macro_rules! caselog_sql_store {
                 .await?)
             }
 
-            async fn access_log(&self, tenant: &str, log: &str, after: &str, limit: i64, access: &AccessRecord) -> ApiResult<Vec<AccessRecord>> {
+            async fn access_log(&self, tenant: &str, log: &str, after: &str, limit: i64, family: bool, access: &AccessRecord) -> ApiResult<Vec<AccessRecord>> {
                 // The reader's own row goes in first, so the listing shows it.
                 let mut tx = self.pool.begin().await?;
                 insert_access(&mut tx, access).await?;
                 let rows = sqlx::query_as(
                     "SELECT * FROM access_log WHERE tenant = $1 AND case_log = $2 AND ($3 = '' OR id < $3) \
+                     AND (NOT $5 OR (acting_as <> 'ACTING_AS_SERVICE' AND (restricted_referral = '' OR NOT EXISTS ( \
+                         SELECT 1 FROM attached_referrals r WHERE r.tenant = access_log.tenant \
+                         AND r.case_log = access_log.case_log AND r.id = access_log.restricted_referral \
+                         AND r.restricted)))) \
                      ORDER BY id DESC LIMIT $4",
                 )
                 .bind(tenant)
                 .bind(log)
                 .bind(after)
                 .bind(limit)
+                .bind(family)
                 .fetch_all(&mut *tx)
                 .await?;
                 tx.commit().await?;
                 Ok(rows)
+            }
+
+            async fn referrals(
+                &self,
+                tenant: &str,
+                log: &str,
+                before: &str,
+                limit: i64,
+                with_restricted: bool,
+                listing: &AccessRecord,
+            ) -> ApiResult<Vec<ReferralRecord>> {
+                let mut tx = self.pool.begin().await?;
+                let rows: Vec<ReferralRecord> = sqlx::query_as(
+                    "SELECT * FROM attached_referrals WHERE tenant = $1 AND case_log = $2 AND ($3 = '' OR id < $3) \
+                     AND ($5 OR NOT restricted) ORDER BY id DESC LIMIT $4",
+                )
+                .bind(tenant)
+                .bind(log)
+                .bind(before)
+                .bind(limit)
+                .bind(with_restricted)
+                .fetch_all(&mut *tx)
+                .await?;
+                insert_access(&mut tx, listing).await?;
+                tx.commit().await?;
+                Ok(rows)
+            }
+
+            async fn summary(&self, tenant: &str, log: &str, access: &AccessRecord) -> ApiResult<Option<super::SummaryRows>> {
+                let mut tx = self.pool.begin().await?;
+                let Some(record) = sqlx::query_as::<_, CaseLogRecord>("SELECT * FROM case_logs WHERE tenant = $1 AND id = $2")
+                    .bind(tenant)
+                    .bind(log)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let level_changes = sqlx::query_as("SELECT * FROM level_changes WHERE tenant = $1 AND case_log = $2 ORDER BY id")
+                    .bind(tenant)
+                    .bind(log)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let measures = sqlx::query_as("SELECT * FROM measures WHERE tenant = $1 AND case_log = $2 ORDER BY id")
+                    .bind(tenant)
+                    .bind(log)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let evaluations = sqlx::query_as("SELECT * FROM evaluations WHERE tenant = $1 AND case_log = $2 ORDER BY id")
+                    .bind(tenant)
+                    .bind(log)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let holders = sqlx::query_as(
+                    "SELECT professional, unit, since FROM holder_history WHERE tenant = $1 AND case_log = $2 ORDER BY seq",
+                )
+                .bind(tenant)
+                .bind(log)
+                .fetch_all(&mut *tx)
+                .await?;
+                insert_access(&mut tx, access).await?;
+                tx.commit().await?;
+                Ok(Some(super::SummaryRows { log: record, level_changes, measures, evaluations, holders }))
             }
 
             async fn holders(&self, tenant: &str, log: &str) -> ApiResult<Vec<(String, String, DateTime<Utc>)>> {
@@ -674,6 +780,24 @@ macro_rules! caselog_sql_store {
                 .bind(log)
                 .fetch_all(&self.pool)
                 .await?)
+            }
+
+            async fn referral(&self, tenant: &str, log: &str, id: &str) -> ApiResult<Option<ReferralRecord>> {
+                Ok(sqlx::query_as("SELECT * FROM attached_referrals WHERE tenant = $1 AND case_log = $2 AND id = $3")
+                    .bind(tenant)
+                    .bind(log)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn referral_by_source(&self, tenant: &str, log: &str, referral: &str) -> ApiResult<Option<ReferralRecord>> {
+                Ok(sqlx::query_as("SELECT * FROM attached_referrals WHERE tenant = $1 AND case_log = $2 AND referral = $3")
+                    .bind(tenant)
+                    .bind(log)
+                    .bind(referral)
+                    .fetch_optional(&self.pool)
+                    .await?)
             }
 
             async fn goal(&self, tenant: &str, log: &str, id: &str) -> ApiResult<Option<GoalRecord>> {

@@ -7,7 +7,7 @@ use crate::{ApiError, ApiResult};
 use bti_proto::directory::directory_service_client::DirectoryServiceClient;
 use bti_proto::directory::{
     GetPersonRequest, GetTenantRequest, GetUnitRequest, ListGuardianshipsRequest,
-    ListMembersRequest, PersonKind,
+    ListMembersRequest, LookupPersonRequest, PersonKind,
 };
 use chrono::NaiveDate;
 use tonic::Code;
@@ -160,6 +160,28 @@ impl Directory {
                 return Ok(None);
             }
             page_token = page.next_page_token;
+        }
+    }
+
+    /// The directory person of `tenant` with `national_id` (never logged), or
+    /// `None` when there is none.
+    pub async fn lookup_person(
+        &self,
+        tenant: &str,
+        national_id: &str,
+    ) -> ApiResult<Option<String>> {
+        match self
+            .client
+            .clone()
+            .lookup_person(LookupPersonRequest {
+                parent: format!("tenants/{tenant}"),
+                national_id: national_id.to_string(),
+            })
+            .await
+        {
+            Ok(p) => Ok(Some(p.into_inner().name)),
+            Err(s) if s.code() == Code::NotFound => Ok(None),
+            Err(s) => Err(unavailable(s)),
         }
     }
 
