@@ -165,3 +165,99 @@ async fn dev_serves_health_reflection_and_the_directory_and_keeps_data() {
     assert_eq!(got.display_name, "Sauda");
     assert!(dev.terminate().await.success());
 }
+
+/// `bti dev` registers a demo client for a demo municipality with one child,
+/// so the printed example (a report of concern) works on a fresh data
+/// directory; a restart leaves the seed as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_seeds_a_demo_client_whose_example_referral_works() {
+    use bti_proto::gateway::gateway_service_client::GatewayServiceClient;
+    use bti_proto::gateway::*;
+
+    let dir = TempDir::new("bti-e2e-gateway");
+    for round in 0..2 {
+        let dev = start_dev(dir.path());
+        let ch = dev.channel("bti.gateway.v1.GatewayService").await;
+        let services = reflected_services_v1(ch.clone()).await;
+        assert!(
+            services.contains(&"bti.gateway.v1.GatewayService".to_string()),
+            "{services:?}"
+        );
+        let operator = token(dir.path());
+        let mut gw = GatewayServiceClient::new(ch.clone());
+        // The seed runs once serving starts.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while gw
+            .get_client(with_token(
+                GetClientRequest {
+                    name: "clients/dev-barnevern".into(),
+                },
+                &operator,
+            ))
+            .await
+            .is_err()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "demo client not registered"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let out = Command::new(BTI)
+            .args([
+                "token",
+                "--principal",
+                "client",
+                "--subject",
+                "dev-barnevern",
+                "--org",
+                "974760673",
+            ])
+            .args([
+                "--scope",
+                "bti:referrals.write bti:referrals.read bti:summaries.read",
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let client = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let child = bti_runtime::ids::first_national_id(
+            chrono::NaiveDate::from_ymd_opt(2015, 6, 1).unwrap(),
+            false,
+            true,
+        );
+        let r = gw
+            .create_referral(with_token(
+                CreateReferralRequest {
+                    request_id: format!("00000000-0000-4000-8000-00000000000{round}"),
+                    referral: Some(Referral {
+                        tenant: "4299".into(),
+                        kind: ReferralKind::ChildWelfareReport as i32,
+                        external_reference: "BV-2026-0001".into(),
+                        subject: Some(ReferralSubject {
+                            identity: Some(referral_subject::Identity::NationalId(child)),
+                        }),
+                        content: Some(referral::Content::Structured(ReferralContent {
+                            concern: "Eleven har vore mykje borte.".into(),
+                            ..Default::default()
+                        })),
+                        ..Default::default()
+                    }),
+                },
+                &client,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.placement, Placement::Intake as i32);
+        let listed = gw
+            .list_referrals(with_token(ListReferralsRequest::default(), &client))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(listed.referrals.len(), round + 1);
+        drop((gw, ch));
+        assert!(dev.terminate().await.success());
+    }
+}

@@ -1,7 +1,8 @@
-//! End-to-end in distributed mode: `bti serve directory`, `consent` and
-//! `caselog` as separate processes, each on its own PostgreSQL database, with
+//! End-to-end in distributed mode: `bti serve directory`, `consent`,
+//! `caselog` and `gateway` as separate processes, each on its own PostgreSQL database, with
 //! tokens from an identity provider's JWKS, the consent service calling the
-//! directory with internal-issuer tokens, and (when NATS is available) the
+//! directory with internal-issuer tokens, the gateway attaching an external
+//! system's referral through the relay log's contract, and (when NATS is available) the
 //! outbox relay publishing to JetStream. Runs in CI's PostgreSQL pass.
 
 mod common;
@@ -15,6 +16,11 @@ use bti_proto::consent::consent_service_client::ConsentServiceClient;
 use bti_proto::consent::*;
 use bti_proto::directory::directory_service_client::DirectoryServiceClient;
 use bti_proto::directory::*;
+use bti_proto::gateway::gateway_service_client::GatewayServiceClient;
+use bti_proto::gateway::{
+    Client, CreateClientRequest, CreateReferralRequest, Placement, Referral, ReferralContent,
+    ReferralKind, ReferralSubject, referral, referral_subject,
+};
 use bti_runtime::auth::{LocalIssuer, Role, personas};
 use bti_runtime::events::{EventBus, NatsBus};
 use bti_runtime::testing::{TempDir, with_token};
@@ -26,8 +32,9 @@ mod postgres {
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn directory_consent_and_caselog_run_as_separate_services() {
-        let (Some(directory_db), Some(consent_db), Some(caselog_db)) = (
+    async fn directory_consent_caselog_and_gateway_run_as_separate_services() {
+        let (Some(directory_db), Some(consent_db), Some(caselog_db), Some(gateway_db)) = (
+            bti_runtime::testing::postgres().await,
             bti_runtime::testing::postgres().await,
             bti_runtime::testing::postgres().await,
             bti_runtime::testing::postgres().await,
@@ -118,6 +125,19 @@ stream = "{stream}"
                 ("BTI__PEERS__CONSENT", &format!("http://{c_addr}")),
             ],
             l_addr.clone(),
+        );
+        let g_addr = format!("127.0.0.1:{}", free_port());
+        let gateway = Proc::spawn(
+            &["serve", "gateway"],
+            &[
+                ("BTI_CONFIG", &config),
+                ("BTI__LISTEN", &g_addr),
+                ("BTI__DATABASE__URL", &gateway_db.url),
+                ("BTI__PEERS__DIRECTORY", &format!("http://{d_addr}")),
+                ("BTI__PEERS__CONSENT", &format!("http://{c_addr}")),
+                ("BTI__PEERS__CASELOG", &format!("http://{l_addr}")),
+            ],
+            g_addr.clone(),
         );
         let d_ch = directory.channel("bti.directory.v1.DirectoryService").await;
         let c_ch = consent.channel("bti.consent.v1.ConsentService").await;
@@ -301,7 +321,79 @@ stream = "{stream}"
             .into_inner();
         assert_eq!(got.holder.unwrap().professional, "t");
 
-        drop((d, c, l, d_ch, c_ch, l_ch));
+        // An external system attaches a restricted report through the gateway,
+        // which finds the log and attaches it over the relay log's contract.
+        let g_ch = gateway.channel("bti.gateway.v1.GatewayService").await;
+        let mut g = GatewayServiceClient::new(g_ch.clone());
+        d.create_unit(with_token(
+            CreateUnitRequest {
+                parent: "tenants/4201".into(),
+                unit_id: "barnevern".into(),
+                unit: Some(Unit {
+                    display_name: "Barnevern".into(),
+                    r#type: UnitType::ChildWelfare as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            &op,
+        ))
+        .await
+        .unwrap();
+        g.create_client(with_token(
+            CreateClientRequest {
+                client_id: "cw".into(),
+                client: Some(Client {
+                    display_name: "Barnevern".into(),
+                    organization_number: "974760673".into(),
+                    tenants: vec!["4201".into()],
+                    scopes: vec!["bti:referrals.write".into()],
+                    unit: "tenants/4201/units/barnevern".into(),
+                    ..Default::default()
+                }),
+            },
+            &op,
+        ))
+        .await
+        .unwrap();
+        let client_token = idp
+            .sign(personas::client("cw", "974760673", "bti:referrals.write"))
+            .unwrap();
+        let child_nid = bti_runtime::ids::first_national_id(
+            NaiveDate::from_ymd_opt(2016, 2, 3).unwrap(),
+            false,
+            true,
+        );
+        let sent = g
+            .create_referral(with_token(
+                CreateReferralRequest {
+                    request_id: "6f1c1c3e-6a7b-4f3e-9a43-0d9b7d1e2a11".into(),
+                    referral: Some(Referral {
+                        tenant: "4201".into(),
+                        kind: ReferralKind::ChildWelfareReport as i32,
+                        external_reference: "BV-1".into(),
+                        subject: Some(ReferralSubject {
+                            identity: Some(referral_subject::Identity::NationalId(child_nid)),
+                        }),
+                        content: Some(referral::Content::Structured(ReferralContent {
+                            concern: "Melding frå politiet.".into(),
+                            ..Default::default()
+                        })),
+                        restricted: true,
+                        legal_basis: "barnevernsloven § 13-2".into(),
+                        ..Default::default()
+                    }),
+                },
+                &client_token,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(sent.placement, Placement::CaseLog as i32);
+        assert_eq!(sent.case_log, log.name);
+
+        drop((d, c, l, g, d_ch, c_ch, l_ch, g_ch));
+        assert!(gateway.terminate().await.success());
         assert!(caselog.terminate().await.success());
         assert!(consent.terminate().await.success());
         assert!(directory.terminate().await.success());

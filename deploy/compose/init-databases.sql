@@ -2,3 +2,4 @@
 CREATE DATABASE bti_directory;
 CREATE DATABASE bti_consent;
 CREATE DATABASE bti_caselog;
+CREATE DATABASE bti_gateway;

@@ -91,7 +91,11 @@ enum Command {
 }
 
 /// Services this binary can run.
-const SERVICES: [&str; 3] = ["directory", "consent", "caselog"];
+const SERVICES: [&str; 4] = ["directory", "consent", "caselog", "gateway"];
+
+/// How often the gateway settles abandoned referrals and reports missed
+/// statutory deadlines.
+const GATEWAY_SWEEP: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How often the consent service records expiries (access is refused at the
 /// exact valid-until instant regardless; the sweep writes the revision and event).
@@ -145,6 +149,7 @@ fn mount(
     set: &mut ServiceSet,
     peers: &Peers,
     bus: &Arc<dyn events::EventBus>,
+    gateway_cfg: &bti_gateway::GatewayConfig,
 ) -> anyhow::Result<Mounted> {
     let outbox = OutboxSignal::default();
     let mut background: Option<Background> = None;
@@ -193,6 +198,47 @@ fn mount(
                 tokio::spawn(api.run_consent_consumer(bus, until_stopped(stop)))
             }));
             ("caselog", bti_caselog::store::migrations())
+        }
+        "gateway" => {
+            let gateway_peers = bti_gateway::grpc::Peers {
+                directory: bti_runtime::peers::Directory::new(
+                    peers.channel("directory")?,
+                    peers.credentials("gateway", "")?,
+                ),
+                consent: bti_runtime::peers::ConsentChecker::new(
+                    peers.channel("consent")?,
+                    peers.credentials("gateway", "")?,
+                ),
+                relay: bti_gateway::relay::RelayLog::new(
+                    peers.channel("caselog")?,
+                    peers.credentials("gateway", bti_runtime::auth::SCOPE_GATEWAY)?,
+                ),
+            };
+            let api = bti_gateway::GatewayApi::new(
+                bti_gateway::store::for_db(&db),
+                gateway_peers,
+                outbox.clone(),
+                gateway_cfg.clone(),
+            );
+            set.add(api.clone().into_server());
+            background = Some(Box::new(move |stop| {
+                tokio::spawn(async move {
+                    let stopped = until_stopped(stop);
+                    tokio::pin!(stopped);
+                    let mut tick = tokio::time::interval(GATEWAY_SWEEP);
+                    loop {
+                        tokio::select! {
+                            _ = &mut stopped => break,
+                            _ = tick.tick() => {
+                                if let Err(e) = api.sweep().await {
+                                    tracing::warn!(error = %e, "gateway sweep failed");
+                                }
+                            }
+                        }
+                    }
+                })
+            }));
+            ("gateway", bti_gateway::store::migrations())
         }
         other => anyhow::bail!("unknown service {other}"),
     };
@@ -344,13 +390,14 @@ async fn run(
             },
         },
     };
+    let gateway_cfg: bti_gateway::GatewayConfig = settings.service_section("gateway")?;
     let mut set = ServiceSet::new();
     let mut mounted = Vec::new();
     for (name, url) in services {
         let db = Db::connect(&url, settings.database.max_connections)
             .await
             .with_context(|| format!("connect the {name} database"))?;
-        mounted.push(mount(name, db, &mut set, &peers, &bus)?);
+        mounted.push(mount(name, db, &mut set, &peers, &bus, &gateway_cfg)?);
     }
     let running = server::start(
         listener,
@@ -378,10 +425,22 @@ async fn run(
             relays.push(start(relays_stopped.clone()));
         }
     }
+    // The demo world goes in before SERVING, so whoever waits for health can
+    // use it; a failed seed is reported, not fatal.
+    let demo = match &dev {
+        Some((issuer, _)) => match seed_dev(running.local_addr, issuer).await {
+            Ok(demo) => Some(demo),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not seed the demo client");
+                None
+            }
+        },
+        None => None,
+    };
     running.set_serving().await;
     tracing::info!(services = ?mounted.iter().map(|m| m.name).collect::<Vec<_>>(), "serving");
     if let Some((issuer, data_dir)) = &dev {
-        print_dev_banner(running.local_addr, issuer, data_dir)?;
+        print_dev_banner(running.local_addr, issuer, data_dir, demo.as_ref())?;
     }
 
     running.wait().await?;
@@ -396,9 +455,133 @@ async fn run(
     Ok(())
 }
 
-fn print_dev_banner(addr: SocketAddr, issuer: &LocalIssuer, data_dir: &Path) -> anyhow::Result<()> {
+/// The demo world `bti dev` seeds through the services' own contracts, so the
+/// gateway example works on a fresh data directory: a demo municipality with a
+/// child-welfare unit, one child (a synthetic national id) and a registered
+/// external client speaking for that unit.
+struct Demo {
+    client_id: &'static str,
+    org: &'static str,
+    scopes: String,
+    tenant: &'static str,
+    child_national_id: String,
+}
+
+fn demo() -> Demo {
+    let birth = chrono::NaiveDate::from_ymd_opt(2015, 6, 1).expect("valid date");
+    Demo {
+        client_id: "dev-barnevern",
+        org: "974760673",
+        scopes: bti_gateway::domain::KNOWN_SCOPES.join(" "),
+        tenant: "4299",
+        child_national_id: bti_runtime::ids::first_national_id(birth, false, true),
+    }
+}
+
+/// Seeds the demo world (idempotent: what exists is left as it is).
+async fn seed_dev(addr: SocketAddr, issuer: &LocalIssuer) -> anyhow::Result<Demo> {
+    use bti_proto::directory::directory_service_client::DirectoryServiceClient;
+    use bti_proto::directory::*;
+    use bti_proto::gateway::gateway_service_client::GatewayServiceClient;
+    use bti_proto::gateway::{Client, CreateClientRequest};
+    use bti_runtime::client::with_token;
+
+    let d = demo();
+    let channel = bti_runtime::client::lazy_channel(&format!("http://{addr}"))?;
+    let operator = issuer.sign(personas::operator())?;
+    let unit = format!("tenants/{}/units/barnevern", d.tenant);
+    let admin = issuer.sign(personas::employee(
+        "dev-admin",
+        d.tenant,
+        &[&unit],
+        &[Role::MunicipalAdmin],
+    ))?;
+    let exists = |r: Result<(), tonic::Status>| match r {
+        Err(s) if s.code() != tonic::Code::AlreadyExists => Err(s),
+        _ => Ok(()),
+    };
+    let mut dir = DirectoryServiceClient::new(channel.clone());
+    exists(
+        dir.create_tenant(with_token(
+            CreateTenantRequest {
+                tenant_id: d.tenant.into(),
+                tenant: Some(Tenant {
+                    display_name: "Demokommune".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            &operator,
+        ))
+        .await
+        .map(drop),
+    )?;
+    exists(
+        dir.create_unit(with_token(
+            CreateUnitRequest {
+                parent: format!("tenants/{}", d.tenant),
+                unit_id: "barnevern".into(),
+                unit: Some(Unit {
+                    display_name: "Barnevernstenesta".into(),
+                    r#type: UnitType::ChildWelfare as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await
+        .map(drop),
+    )?;
+    exists(
+        dir.create_person(with_token(
+            CreatePersonRequest {
+                parent: format!("tenants/{}", d.tenant),
+                person: Some(Person {
+                    kind: PersonKind::Child as i32,
+                    national_id: d.child_national_id.clone(),
+                    given_name: "Demo".into(),
+                    family_name: "Barn".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await
+        .map(drop),
+    )?;
+    exists(
+        GatewayServiceClient::new(channel)
+            .create_client(with_token(
+                CreateClientRequest {
+                    client_id: d.client_id.into(),
+                    client: Some(Client {
+                        display_name: "Demo barnevernssystem".into(),
+                        organization_number: d.org.into(),
+                        tenants: vec![d.tenant.into()],
+                        scopes: d.scopes.split(' ').map(str::to_string).collect(),
+                        unit,
+                        ..Default::default()
+                    }),
+                },
+                &operator,
+            ))
+            .await
+            .map(drop),
+    )?;
+    Ok(d)
+}
+
+fn print_dev_banner(
+    addr: SocketAddr,
+    issuer: &LocalIssuer,
+    data_dir: &Path,
+    demo: Option<&Demo>,
+) -> anyhow::Result<()> {
+    let week = chrono_now() + 7 * 24 * 3600;
     let token = issuer.sign(Claims {
-        exp: chrono_now() + 7 * 24 * 3600,
+        exp: week,
         ..personas::operator()
     })?;
     println!(
@@ -417,9 +600,37 @@ Try it:
     {addr} bti.directory.v1.DirectoryService/CreateTenant
   grpcurl -plaintext -H "authorization: Bearer $TOKEN" \
     -d '{{"name": "tenants/4201"}}' {addr} bti.directory.v1.DirectoryService/GetTenant
+
 "#,
         services = SERVICES.join(", "),
         dir = data_dir.display(),
+    );
+    let Some(demo) = demo else { return Ok(()) };
+    let client_token = issuer.sign(Claims {
+        exp: week,
+        ..personas::client(demo.client_id, demo.org, &demo.scopes)
+    })?;
+    println!(
+        r#"An external system: the demo client {client} is registered for the demo
+municipality {tenant}, which has one child. Its client-credentials token:
+
+  export CLIENT_TOKEN={client_token}
+
+Attach a report of concern (it waits in {tenant}'s intake: the child has no relay log):
+
+  grpcurl -plaintext -H "authorization: Bearer $CLIENT_TOKEN" -d '{{
+    "request_id": "{request_id}",
+    "referral": {{"tenant": "{tenant}", "kind": "REFERRAL_KIND_CHILD_WELFARE_REPORT",
+      "external_reference": "BV-2026-0001", "subject": {{"national_id": "{child}"}},
+      "structured": {{"concern": "Eleven har vore mykje borte og verkar redd."}}}}}}' \
+    {addr} bti.gateway.v1.GatewayService/CreateReferral
+  grpcurl -plaintext -H "authorization: Bearer $CLIENT_TOKEN" -d '{{}}' \
+    {addr} bti.gateway.v1.GatewayService/ListReferrals
+"#,
+        client = demo.client_id,
+        tenant = demo.tenant,
+        child = demo.child_national_id,
+        request_id = uuid::Uuid::new_v4(),
     );
     Ok(())
 }
