@@ -732,6 +732,96 @@ bti_runtime::backend_tests! {
         let all = l.list_measures(fx.req(ListMeasuresRequest { parent: log.name.clone(), ..Default::default() }, kari())).await.unwrap().into_inner().measures;
         assert_eq!(all.len(), 1);
     }
+
+    async fn only_the_gateway_attaches_and_restricted_referrals_reach_only_holder_and_leader(db) {
+        let fx = Fx::start(db).await;
+        let log = fx.open(&fx.child).await;
+        fx.participate(&log.name, NURSE, "nils").await;
+        let gateway = || personas::service("gateway", bti_runtime::auth::SCOPE_GATEWAY);
+        let attach = |unit: &str, restricted: bool, request_id: &str| AttachReferralRequest {
+            parent: log.name.clone(),
+            referral: Some(AttachedReferral {
+                referral: format!("referrals/{}", bti_runtime::api::new_id()),
+                kind: ReferralKind::ChildWelfareReport as i32,
+                restricted,
+                legal_basis: if restricted { "barnevernsloven § 13-2".into() } else { String::new() },
+                from_organization: "974760673".into(),
+                from_unit: unit.into(),
+                client: "clients/cw".into(),
+                ..Default::default()
+            }),
+            request_id: request_id.into(),
+        };
+        let mut l = fx.log.clone();
+        // Nobody but the gateway attaches: the holder is refused, a stranger does not know the log.
+        expect_code(l.attach_referral(fx.req(attach(PPT, false, ""), kari())).await, Code::PermissionDenied);
+        expect_code(l.attach_referral(fx.req(attach(PPT, false, ""), personas::service("consent", ""))).await, Code::NotFound);
+        // Not restricted: only from a unit the consent covers.
+        let barnevern = "tenants/4201/units/barnevern";
+        expect_code(l.attach_referral(fx.req(attach(barnevern, false, ""), gateway())).await, Code::FailedPrecondition);
+        let request_id = bti_runtime::api::new_id();
+        let open = l.attach_referral(fx.req(attach(PPT, false, &request_id), gateway())).await.unwrap().into_inner();
+        let retried = l.attach_referral(fx.req(AttachReferralRequest { referral: Some(AttachedReferral { referral: open.referral.clone(), ..attach(PPT, false, "").referral.unwrap() }), ..attach(PPT, false, &request_id) }, gateway())).await.unwrap().into_inner();
+        assert_eq!(retried.name, open.name);
+        // Restricted: no consent needed for child welfare's unit.
+        let hidden = l.attach_referral(fx.req(attach(barnevern, true, ""), gateway())).await.unwrap().into_inner();
+        let names = |who: Claims| {
+            let mut l = fx.log.clone();
+            let req = fx.req(ListAttachedReferralsRequest { parent: log.name.clone(), ..Default::default() }, who);
+            async move { l.list_attached_referrals(req).await.map(|r| r.into_inner().referrals.into_iter().map(|x| x.name).collect::<Vec<_>>()) }
+        };
+        assert_eq!(names(kari()).await.unwrap(), vec![hidden.name.clone(), open.name.clone()]);
+        assert_eq!(names(rektor()).await.unwrap(), vec![hidden.name.clone(), open.name.clone()]);
+        assert_eq!(names(nils()).await.unwrap(), vec![open.name.clone()]);
+        assert_eq!(names(personas::guardian("mor", T, &fx.mother)).await.unwrap(), vec![open.name.clone()]);
+        let export = l.export_case_log(fx.req(ExportCaseLogRequest { name: log.name.clone() }, personas::guardian("mor", T, &fx.mother))).await.unwrap().into_inner();
+        assert_eq!(export.referrals.iter().map(|r| r.name.clone()).collect::<Vec<_>>(), vec![open.name.clone()]);
+        assert!(export.access_log.iter().all(|a| !a.resource.starts_with(&hidden.name)), "{:?}", export.access_log);
+        // Lifting is the gateway's; then the guardian sees it.
+        expect_code(l.lift_referral_restriction(fx.req(LiftReferralRestrictionRequest { name: hidden.name.clone() }, kari())).await, Code::PermissionDenied);
+        let lifted = l.lift_referral_restriction(fx.req(LiftReferralRestrictionRequest { name: hidden.name.clone() }, gateway())).await.unwrap().into_inner();
+        assert!(!lifted.restricted);
+        assert_eq!(names(personas::guardian("mor", T, &fx.mother)).await.unwrap().len(), 2);
+    }
+
+    async fn the_summary_for_an_external_system_has_no_free_text(db) {
+        let fx = Fx::start(db).await;
+        let log = fx.open(&fx.child).await;
+        let mut l = fx.log.clone();
+        l.change_level(fx.req(ChangeLevelRequest { name: log.name.clone(), level: Level::Level2 as i32, reason: "Treng PPT".into(), ..Default::default() }, kari())).await.unwrap();
+        let today = chrono::Utc::now().date_naive();
+        let d = |y: i32, m: u32, day: u32| Some(bti_proto::google::r#type::Date { year: y, month: m as i32, day: day as i32 });
+        let measure = l.create_measure(fx.req(CreateMeasureRequest {
+            parent: log.name.clone(),
+            measure: Some(Measure { description: "Vaksen i friminutt".into(), responsible_unit: SCHOOL.into(), responsible_professional: "kari".into(), start_date: d(today.year(), 1, 1), evaluate_by_date: d(today.year() + 1, 1, 1), ..Default::default() }),
+            request_id: String::new(),
+        }, kari())).await.unwrap().into_inner();
+        l.create_evaluation(fx.req(CreateEvaluationRequest {
+            parent: measure.name.clone(),
+            evaluation: Some(Evaluation { decision: EvaluationDecision::Continue as i32, child_experience: "Eg er glad no".into(), summary: "Går betre".into(), evaluation_date: d(today.year(), today.month(), today.day()), ..Default::default() }),
+            request_id: String::new(),
+        }, kari())).await.unwrap();
+        let summary = |unit: &str| GetCaseLogSummaryRequest { name: log.name.clone(), on_behalf_of_unit: unit.into(), client: "clients/ppt".into(), legal_basis_referral: String::new() };
+        let gateway = personas::service("gateway", bti_runtime::auth::SCOPE_GATEWAY);
+        let s = l.get_case_log_summary(fx.req(summary(PPT), gateway.clone())).await.unwrap().into_inner();
+        assert_eq!(s.level, Level::Level2 as i32);
+        assert!(s.level_changes.iter().all(|c| c.reason.is_empty() && c.actor.is_empty()));
+        assert_eq!(s.measures.len(), 1);
+        assert_eq!(s.evaluations.len(), 1);
+        assert_eq!(s.evaluations[0].decision, EvaluationDecision::Continue as i32);
+        assert!(s.evaluations[0].child_experience.is_empty() && s.evaluations[0].summary.is_empty());
+        assert_eq!(s.holders.first().map(|h| h.unit.as_str()), Some(SCHOOL));
+        // Logged against the client, on the consent that covers its unit.
+        let access = l.list_access_log_entries(fx.req(ListAccessLogEntriesRequest { parent: log.name.clone(), ..Default::default() }, kari())).await.unwrap().into_inner().access_log_entries;
+        let row = access.iter().find(|a| a.actor == "client:ppt").expect("summary row");
+        assert_eq!(row.acting_as, ActingAs::ExternalSystem as i32);
+        assert_eq!(row.unit, PPT);
+        assert!(row.basis.contains("/consents/"), "{row:?}");
+        // A unit without consent and no legal basis: NOT_FOUND. Employees do not ask.
+        expect_code(l.get_case_log_summary(fx.req(summary("tenants/4201/units/barnevern"), gateway)).await, Code::NotFound);
+        expect_code(l.get_case_log_summary(fx.req(summary(PPT), kari())).await, Code::PermissionDenied);
+    }
+
 }
 
 /// Adds nils (nurse) as a participant and returns his claims.

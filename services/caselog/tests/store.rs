@@ -107,6 +107,51 @@ async fn access_count(s: &Arc<dyn CaseLogStore>, id: &str) -> usize {
         - 1
 }
 
+fn referral(log_id: &str, restricted: bool) -> ReferralRecord {
+    ReferralRecord {
+        tenant: "4201".into(),
+        case_log: log_id.into(),
+        id: new_id(),
+        referral: format!("referrals/{}", new_id()),
+        kind: "REFERRAL_KIND_CHILD_WELFARE_REPORT".into(),
+        restricted,
+        legal_basis: if restricted {
+            "bvl § 13-2".into()
+        } else {
+            String::new()
+        },
+        from_organization: "974760673".into(),
+        create_time: now(),
+        from_unit: "tenants/4201/units/barnevern".into(),
+        client: "clients/cw".into(),
+    }
+}
+
+/// The access row an attach of `r` writes.
+fn attach_row(r: &ReferralRecord) -> AccessRecord {
+    AccessRecord {
+        actor: "client:cw".into(),
+        acting_as: "ACTING_AS_EXTERNAL_SYSTEM".into(),
+        resource: r.name(),
+        restricted_referral: if r.restricted {
+            r.id.clone()
+        } else {
+            String::new()
+        },
+        ..access(&r.case_log, "ACCESS_ACTION_CREATE")
+    }
+}
+
+async fn family_view(s: &Arc<dyn CaseLogStore>, id: &str) -> Vec<AccessRecord> {
+    let reader = AccessRecord {
+        acting_as: "ACTING_AS_GUARDIAN".into(),
+        ..access(id, "ACCESS_ACTION_READ")
+    };
+    s.access_log("4201", id, "", 1000, true, &reader)
+        .await
+        .unwrap()
+}
+
 fn touch(id: &str) -> Op {
     Op::Touch {
         tenant: "4201".into(),
@@ -230,5 +275,82 @@ bti_runtime::backend_tests! {
         assert_eq!(s.apply(work("c1")).await.unwrap(), Applied::Done);
         assert_eq!(s.apply(work("c2")).await.unwrap(), Applied::Replay(case_log_name("4201", "c1")));
         assert!(s.context("4201", "c2").await.unwrap().is_none());
+    }
+
+    async fn an_attached_referral_commits_with_its_row_and_event_once(db) {
+        let s = open(&db).await;
+        create(&s, "c1", "tenants/4201/persons/p1").await;
+        let r = referral("c1", false);
+        s.apply(Work {
+            ops: vec![touch("c1"), Op::InsertReferral(r.clone())],
+            access: vec![attach_row(&r)],
+            events: vec![event()],
+            ..Default::default()
+        }).await.unwrap();
+        assert_eq!(s.referral_by_source("4201", "c1", &r.referral).await.unwrap(), Some(r.clone()));
+        // The same referral again is ALREADY_EXISTS and writes nothing.
+        let again = ReferralRecord { id: new_id(), ..r.clone() };
+        let e = s.apply(Work {
+            ops: vec![touch("c1"), Op::InsertReferral(again.clone())],
+            access: vec![attach_row(&again)],
+            events: vec![event()],
+            ..Default::default()
+        }).await.unwrap_err();
+        assert!(matches!(e, ApiError::AlreadyExists(_)), "{e:?}");
+        assert_eq!(access_count(&s, "c1").await, 2);
+        assert_eq!(outbox_types(&db).await.len(), 2);
+        let listed = s.referrals("4201", "c1", "", 10, true, &access("c1", "ACCESS_ACTION_READ")).await.unwrap();
+        assert_eq!(listed, vec![r]);
+    }
+
+    async fn restricted_referrals_leave_no_trace_for_the_family_until_lifted(db) {
+        let s = open(&db).await;
+        create(&s, "c1", "tenants/4201/persons/p1").await;
+        let open_one = referral("c1", false);
+        let hidden = referral("c1", true);
+        for r in [&open_one, &hidden] {
+            s.apply(Work {
+                ops: vec![Op::InsertReferral(r.clone())],
+                access: vec![attach_row(r)],
+                ..Default::default()
+            }).await.unwrap();
+        }
+        // A routing look-up by the gateway.
+        s.log_reads(&[AccessRecord { acting_as: "ACTING_AS_SERVICE".into(), actor: "service:gateway".into(), ..access("c1", "ACCESS_ACTION_READ") }]).await.unwrap();
+        let reader = || access("c1", "ACCESS_ACTION_READ");
+        assert_eq!(s.referrals("4201", "c1", "", 10, false, &reader()).await.unwrap(), vec![open_one.clone()]);
+        assert_eq!(s.referrals("4201", "c1", "", 10, true, &reader()).await.unwrap().len(), 2);
+        let seen = family_view(&s, "c1").await;
+        assert!(seen.iter().all(|a| a.restricted_referral.is_empty() && a.acting_as != "ACTING_AS_SERVICE"), "{seen:?}");
+        assert!(seen.iter().any(|a| a.resource == open_one.name()));
+        // Others see every row.
+        let all = s.access_log("4201", "c1", "", 1000, false, &reader()).await.unwrap();
+        assert!(all.iter().any(|a| a.resource == hidden.name()));
+        // Lifted once; a second lift is ABORTED and changes nothing.
+        let lift = || Work {
+            ops: vec![Op::LiftReferral { tenant: "4201".into(), case_log: "c1".into(), id: hidden.id.clone() }],
+            access: vec![access("c1", "ACCESS_ACTION_UPDATE")],
+            events: vec![event()],
+            ..Default::default()
+        };
+        s.apply(lift()).await.unwrap();
+        let events = outbox_types(&db).await.len();
+        assert!(matches!(s.apply(lift()).await, Err(ApiError::Aborted(_))));
+        assert_eq!(outbox_types(&db).await.len(), events);
+        assert!(!s.referral("4201", "c1", &hidden.id).await.unwrap().unwrap().restricted);
+        // Now the family sees it was attached.
+        assert!(family_view(&s, "c1").await.iter().any(|a| a.resource == hidden.name()));
+    }
+
+    async fn a_summary_reads_with_one_access_row(db) {
+        let s = open(&db).await;
+        create(&s, "c1", "tenants/4201/persons/p1").await;
+        let before = access_count(&s, "c1").await;
+        let row = AccessRecord { actor: "client:cw".into(), ..access("c1", "ACCESS_ACTION_READ") };
+        let rows = s.summary("4201", "c1", &row).await.unwrap().unwrap();
+        assert_eq!(rows.log.id, "c1");
+        // The summary's row, and the row of the count before it.
+        assert_eq!(access_count(&s, "c1").await, before + 2);
+        assert!(s.summary("4201", "missing", &row).await.unwrap().is_none());
     }
 }
