@@ -244,6 +244,12 @@ pub struct IssuerConfig {
     /// Or a JWKS file on disk (for example a mounted secret).
     #[serde(default)]
     pub jwks_path: Option<PathBuf>,
+    /// Principal kinds this issuer may assert (`employee`, `guardian`,
+    /// `youth`, `client`, `service`); empty means any. Keeps, say, the
+    /// municipality's identity provider from minting external-client tokens,
+    /// and Maskinporten to clients only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub principals: Vec<String>,
 }
 
 /// Authentication settings.
@@ -430,8 +436,13 @@ impl Verifier {
                 _ => unauth("invalid token"),
             }
         })?;
-        principal_from_claims(data.claims)
-            .map_err(|m| ApiError::Unauthenticated(format!("token claims: {m}")))
+        let principal = principal_from_claims(data.claims)
+            .map_err(|m| ApiError::Unauthenticated(format!("token claims: {m}")))?;
+        let allowed = &issuers[index].config.principals;
+        if !allowed.is_empty() && !allowed.iter().any(|k| k == principal.kind()) {
+            return Err(unauth("this issuer may not assert this kind of principal"));
+        }
+        Ok(principal)
     }
 }
 
@@ -611,6 +622,7 @@ impl LocalIssuer {
             issuer: self.issuer.clone(),
             jwks_url: None,
             jwks_path: Some(self.jwks_path.clone()),
+            principals: Vec::new(),
         }
     }
 
@@ -767,6 +779,50 @@ mod tests {
         );
         let op = issuer.sign(personas::operator()).unwrap();
         assert!(verifier.verify(&op).await.unwrap().has_scope(SCOPE_ADMIN));
+    }
+
+    #[tokio::test]
+    async fn an_issuer_asserts_only_the_principal_kinds_it_is_trusted_for() {
+        let dir = tempdir::Dir::new();
+        let idp = LocalIssuer::open_named(dir.path(), "idp", true).unwrap();
+        let maskinporten = LocalIssuer::open_named(dir.path(), "maskinporten", true).unwrap();
+        let only = |i: &LocalIssuer, kinds: &[&str]| IssuerConfig {
+            principals: kinds.iter().map(|k| k.to_string()).collect(),
+            ..i.issuer_config()
+        };
+        let verifier = Verifier::new(&AuthConfig {
+            issuers: vec![
+                only(&idp, &["employee", "guardian", "youth"]),
+                only(&maskinporten, &["client"]),
+            ],
+            ..AuthConfig::default()
+        })
+        .await
+        .unwrap();
+        let client = personas::client("c1", "974760673", "bti:referrals.write");
+        let employee = personas::employee("e1", "4201", &[], &[Role::Employee]);
+        assert!(
+            verifier
+                .verify(&maskinporten.sign(client.clone()).unwrap())
+                .await
+                .is_ok()
+        );
+        assert!(
+            verifier
+                .verify(&idp.sign(employee.clone()).unwrap())
+                .await
+                .is_ok()
+        );
+        for token in [
+            idp.sign(client).unwrap(),
+            maskinporten.sign(employee).unwrap(),
+            idp.sign(personas::operator()).unwrap(),
+        ] {
+            assert!(matches!(
+                verifier.verify(&token).await,
+                Err(ApiError::Unauthenticated(_))
+            ));
+        }
     }
 
     #[tokio::test]
