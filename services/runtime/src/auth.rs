@@ -147,6 +147,9 @@ pub fn principal<T>(req: &tonic::Request<T>) -> ApiResult<Principal> {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,
+    /// Required of people and services; Maskinporten's client tokens carry
+    /// none (the client is `client_id`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sub: String,
     #[serde(default)]
     pub aud: Option<serde_json::Value>,
@@ -200,11 +203,22 @@ fn principal_from_claims(c: Claims) -> Result<Principal, String> {
             .ok_or("consumer.ID must be 0192:<organisation number>")?;
         crate::ids::validate_organization_number(org)
             .map_err(|e| format!("consumer organisation number {e}"))?;
+        let client_id = c
+            .client_id
+            .clone()
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| c.sub.clone());
+        if client_id.is_empty() {
+            return Err("missing client_id claim".into());
+        }
         return Ok(Principal::Client {
-            client_id: c.client_id.clone().unwrap_or_else(|| c.sub.clone()),
+            client_id,
             organization_number: org.to_string(),
             scopes: scopes(),
         });
+    }
+    if c.sub.is_empty() {
+        return Err("missing sub claim".into());
     }
     let tenant = || c.tenant.clone().ok_or("missing tenant claim");
     let person = || c.person.clone().ok_or("missing person claim");
@@ -250,6 +264,10 @@ pub struct IssuerConfig {
     /// and Maskinporten to clients only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub principals: Vec<String>,
+    /// Expected `aud` of this issuer's tokens, when not `auth.audience`
+    /// (Maskinporten puts the `resource` the client asked for there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
 }
 
 /// Authentication settings.
@@ -420,12 +438,18 @@ impl Verifier {
         if key_alg.is_some_and(|a| a != header.alg) {
             return Err(unauth("token algorithm does not match its key"));
         }
+        let audience = issuers[index]
+            .config
+            .audience
+            .as_deref()
+            .unwrap_or(&self.audience);
         let mut validation = Validation::new(header.alg);
-        validation.set_audience(&[&self.audience]);
+        validation.set_audience(&[audience]);
         validation.set_issuer(&[&iss]);
         validation.leeway = self.leeway;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // `sub` is checked per principal kind: client tokens have none.
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             match e.kind() {
@@ -623,6 +647,7 @@ impl LocalIssuer {
             jwks_url: None,
             jwks_path: Some(self.jwks_path.clone()),
             principals: Vec::new(),
+            audience: None,
         }
     }
 
@@ -863,6 +888,76 @@ mod tests {
         .unwrap();
         assert!(verifier.verify(&hs).await.is_err());
         assert!(verifier.verify("not-a-token").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn accepts_maskinporten_shaped_client_tokens_without_sub() {
+        let dir = tempdir::Dir::new();
+        let mut mp = LocalIssuer::open_named(dir.path(), "maskinporten", true).unwrap();
+        mp.audience = "https://bti.example/gateway".into();
+        let verifier = Verifier::new(&AuthConfig {
+            issuers: vec![IssuerConfig {
+                principals: vec!["client".into()],
+                audience: Some(mp.audience.clone()),
+                ..mp.issuer_config()
+            }],
+            ..AuthConfig::default()
+        })
+        .await
+        .unwrap();
+        // As Maskinporten issues them: no `sub`, the client in `client_id`.
+        let token = mp
+            .sign(Claims {
+                sub: String::new(),
+                ..personas::client("c1", "974760673", "bti:referrals.write")
+            })
+            .unwrap();
+        let payload = URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap();
+        let raw: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        assert!(raw.get("sub").is_none(), "the token under test has no sub");
+        assert_eq!(
+            verifier.verify(&token).await.unwrap(),
+            Principal::Client {
+                client_id: "c1".into(),
+                organization_number: "974760673".into(),
+                scopes: vec!["bti:referrals.write".into()],
+            }
+        );
+        // Neither a client id nor a subject: nobody to check the registration of.
+        let anonymous = mp
+            .sign(Claims {
+                sub: String::new(),
+                client_id: None,
+                ..personas::client("c1", "974760673", "bti:referrals.write")
+            })
+            .unwrap();
+        assert!(matches!(
+            verifier.verify(&anonymous).await,
+            Err(ApiError::Unauthenticated(m)) if m.contains("client_id")
+        ));
+        // The issuer's own audience replaces the global one for its tokens.
+        mp.audience = "bti".into();
+        let global_aud = mp
+            .sign(personas::client("c1", "974760673", "bti:referrals.write"))
+            .unwrap();
+        assert!(verifier.verify(&global_aud).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn people_and_services_need_a_subject() {
+        let (_d, issuer, verifier) = setup().await;
+        for claims in [
+            personas::employee("", "4201", &[], &[Role::Employee]),
+            personas::service("", "a"),
+        ] {
+            let t = issuer.sign(claims).unwrap();
+            assert!(matches!(
+                verifier.verify(&t).await,
+                Err(ApiError::Unauthenticated(m)) if m.contains("sub")
+            ));
+        }
     }
 
     #[tokio::test]
