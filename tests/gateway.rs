@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use bti_proto::caselog::case_log_service_client::CaseLogServiceClient;
 use bti_proto::caselog::{
-    CaseLog, ConcernDegree, CreateCaseLogRequest, Level, ListAccessLogEntriesRequest,
-    ListAttachedReferralsRequest,
+    CaseLog, ChangeLevelRequest, ConcernDegree, CreateCaseLogRequest, Level,
+    ListAccessLogEntriesRequest, ListAttachedReferralsRequest,
 };
 use bti_proto::consent::consent_method::Method;
 use bti_proto::consent::consent_service_client::ConsentServiceClient;
@@ -90,6 +90,7 @@ struct Gx {
     /// Child without a relay log.
     other_nid: String,
     mother: String,
+    mother_nid: String,
     case_log: String,
     gateway_db: Db,
     api: bti_gateway::GatewayApi,
@@ -174,6 +175,7 @@ impl Gx {
             child_nid: String::new(),
             other_nid: String::new(),
             mother: String::new(),
+            mother_nid: String::new(),
             case_log: String::new(),
             gateway_db: (*gateway_db).clone(),
             api: api_slot.unwrap(),
@@ -250,7 +252,7 @@ impl Gx {
         };
         let (child, child_nid) = person(PersonKind::Child, years_ago(9)).await;
         let (_, other_nid) = person(PersonKind::Child, years_ago(7)).await;
-        let (mother, _) = person(PersonKind::Guardian, years_ago(40)).await;
+        let (mother, mother_nid) = person(PersonKind::Guardian, years_ago(40)).await;
         d.create_guardianship(self.req(
             CreateGuardianshipRequest {
                 parent: child.clone(),
@@ -323,8 +325,9 @@ impl Gx {
             self.child_nid,
             self.other_nid,
             self.mother,
+            self.mother_nid,
             self.case_log,
-        ) = (child, child_nid, other_nid, mother, log.name);
+        ) = (child, child_nid, other_nid, mother, mother_nid, log.name);
     }
 
     async fn register(
@@ -439,6 +442,44 @@ impl Gx {
             .map(|r| r.into_inner())
     }
 
+    fn caselog_db(&self) -> &Db {
+        &self._dbs[2]
+    }
+
+    async fn intake(&self, who: Claims) -> Result<Vec<Referral>, tonic::Status> {
+        self.gw
+            .clone()
+            .list_intake_referrals(self.req(
+                ListIntakeReferralsRequest {
+                    parent: format!("tenants/{T}"),
+                    ..Default::default()
+                },
+                who,
+            ))
+            .await
+            .map(|r| r.into_inner().referrals)
+    }
+
+    async fn assigned_to(&self, unit: &str, who: Claims) -> Result<Vec<String>, tonic::Status> {
+        self.gw
+            .clone()
+            .list_assigned_referrals(self.req(
+                ListAssignedReferralsRequest {
+                    parent: unit.into(),
+                    ..Default::default()
+                },
+                who,
+            ))
+            .await
+            .map(|r| {
+                r.into_inner()
+                    .referrals
+                    .into_iter()
+                    .map(|r| r.name)
+                    .collect()
+            })
+    }
+
     fn mother_token(&self) -> Claims {
         personas::guardian("mor", T, &self.mother)
     }
@@ -460,6 +501,29 @@ impl Gx {
         }
         .unwrap()
     }
+}
+
+fn restricted(mut r: Referral) -> Referral {
+    r.restricted = true;
+    r.legal_basis = "barnevernsloven § 13-2".into();
+    r
+}
+
+fn municipal_admin() -> Claims {
+    personas::employee("admin", T, &[], &[Role::MunicipalAdmin])
+}
+
+/// The payloads of the events of `type_` in a service's outbox.
+async fn outbox_payloads<M: prost::Message + Default>(db: &Db, type_: &str) -> Vec<M> {
+    const SQL: &str = "SELECT data FROM bti_outbox WHERE event_type = $1 ORDER BY seq";
+    let rows: Vec<Vec<u8>> = match db {
+        Db::Postgres(p) => sqlx::query_scalar(SQL).bind(type_).fetch_all(p).await,
+        Db::Sqlite(p) => sqlx::query_scalar(SQL).bind(type_).fetch_all(p).await,
+    }
+    .unwrap();
+    rows.iter()
+        .map(|d| M::decode(d.as_slice()).unwrap())
+        .collect()
 }
 
 fn fiks_doc(nid: &str, kommune: &str) -> String {
@@ -667,6 +731,11 @@ bti_runtime::backend_tests! {
             access.access_log_entries.iter().all(|a| !a.resource.contains("/referrals/") && !a.actor.starts_with("client:")),
             "{:?}", access.access_log_entries
         );
+        // The client's own reads of it are logged on its legal basis.
+        gx.get(&r.name, cw()).await.unwrap();
+        let id = r.name.trim_start_matches("referrals/").to_string();
+        let on_basis = gx.count(&format!("SELECT COUNT(*) FROM access_log WHERE referral = '{id}' AND purpose = 'GetReferral' AND basis = 'own referral; legal basis: barnevernsloven § 13-2'")).await;
+        assert_eq!(on_basis, 1);
         // Lifting is the sending client's; another client does not even see it.
         expect_code(gx.gw.clone().lift_restriction(gx.req(LiftRestrictionRequest {
             name: r.name.clone(), etag: String::new(),
@@ -682,6 +751,9 @@ bti_runtime::backend_tests! {
         }, cw())).await.unwrap();
         let lifts = outbox_types(&gx.gateway_db).await.iter().filter(|t| t.ends_with("RestrictionLifted")).count();
         assert_eq!(lifts, 1);
+        // But it showed the referral, so it is a logged read.
+        let reads = gx.count(&format!("SELECT COUNT(*) FROM access_log WHERE referral = '{id}' AND action = 'READ' AND purpose = 'LiftRestriction: already lifted'")).await;
+        assert_eq!(reads, 1);
     }
 
     async fn a_client_sees_only_its_own_referrals(db) {
@@ -872,7 +944,16 @@ bti_runtime::backend_tests! {
         let gx = Gx::start(db).await;
         // PPT's unit is covered by consent: a summary, without free text.
         let s = gx.summary(ppt(), &gx.child_nid).await.unwrap();
-        assert_eq!(s.levels.first().map(|l| l.level), Some(1));
+        assert_eq!(s.levels.iter().map(|l| l.level).collect::<Vec<_>>(), vec![1]);
+        // Each level period, the one it was opened at included.
+        gx.log.clone().change_level(gx.req(ChangeLevelRequest {
+            name: gx.case_log.clone(), level: Level::Level2 as i32, reason: "Treng PPT".into(), ..Default::default()
+        }, kari())).await.unwrap();
+        let s = gx.summary(ppt(), &gx.child_nid).await.unwrap();
+        assert_eq!(s.levels.iter().map(|l| l.level).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(s.levels[0].since, s.opened_time);
+        let secs = |l: &LevelPeriod| l.since.map(|t| (t.seconds, t.nanos));
+        assert!(secs(&s.levels[1]) > secs(&s.levels[0]));
         assert_eq!(s.baton_holder_units, vec![SCHOOL.to_string()]);
         assert!(s.opened_time.is_some());
         // It is in the relay log's access log, against the client.
@@ -921,6 +1002,126 @@ bti_runtime::backend_tests! {
         assert!(retry.is_some_and(|d| d > std::time::Duration::ZERO));
         // Other clients are not held back by it.
         gx.gw.clone().list_referrals(gx.req(ListReferralsRequest::default(), cw())).await.unwrap();
+    }
+
+    async fn the_holder_is_told_of_an_attached_referral(db) {
+        let gx = Gx::start(db).await;
+        let r = gx.send(restricted(gx.referral(&gx.child_nid)), cw()).await.unwrap();
+        assert_eq!(r.placement, Placement::CaseLog as i32);
+        let told: Vec<bti_proto::caselog::ReferralAttached> =
+            outbox_payloads(gx.caselog_db(), "bti.caselog.v1.ReferralAttached").await;
+        assert_eq!(told.len(), 1, "one event for one attached referral");
+        assert_eq!(told[0].holder, "kari");
+        assert!(told[0].restricted);
+        // A retry attaches nothing new and tells nobody again.
+        let again = gx.send_with(restricted(gx.referral(&gx.child_nid)), cw(), &uuid()).await.unwrap();
+        assert_ne!(again.name, r.name, "a new request id is a new referral");
+        let told: Vec<bti_proto::caselog::ReferralAttached> =
+            outbox_payloads(gx.caselog_db(), "bti.caselog.v1.ReferralAttached").await;
+        assert_eq!(told.len(), 2);
+    }
+
+    async fn a_referral_about_an_unborn_child_concerns_the_mother(db) {
+        let gx = Gx::start(db).await;
+        let mut referral = gx.referral(&gx.mother_nid);
+        referral.subject = Some(ReferralSubject { identity: Some(Identity::UnbornChildOf(gx.mother_nid.clone())) });
+        let r = gx.send(referral.clone(), cw()).await.unwrap();
+        assert_eq!(r.person, gx.mother, "the directory person is the pregnant mother");
+        assert_eq!(r.placement, Placement::Intake as i32, "the mother has no relay log");
+        // A Fiks document for an unborn child must say so.
+        referral.content = Some(Content::FiksBekymringsmeldingJson(fiks_doc(&gx.mother_nid, T)));
+        let e = expect_code(gx.send(referral, cw()).await, Code::InvalidArgument);
+        assert_eq!(violated_fields(&e), vec!["referral.fiks_bekymringsmelding_json#/offentligBarn".to_string()]);
+    }
+
+    async fn intake_shows_restricted_referrals_without_their_content(db) {
+        let gx = Gx::start(db).await;
+        let open = gx.send(gx.referral(&gx.other_nid), cw()).await.unwrap();
+        let hidden = gx.send(restricted(gx.referral(&gx.other_nid)), cw()).await.unwrap();
+        assert_eq!(hidden.placement, Placement::Intake as i32, "no relay log: intake");
+        // A unit leader triaging sees both, the restricted one without its content.
+        let listed = gx.intake(cw_leader()).await.unwrap();
+        let by_name = |n: &str| listed.iter().find(|r| r.name == n).unwrap().clone();
+        assert!(by_name(&open.name).content.is_some() && !by_name(&open.name).content_withheld);
+        assert!(by_name(&hidden.name).content.is_none() && by_name(&hidden.name).content_withheld);
+        assert!(by_name(&hidden.name).restricted);
+        let got = gx.get(&hidden.name, cw_leader()).await.unwrap();
+        assert!(got.content.is_none() && got.content_withheld);
+        // The municipal administrator follows the flow without reading any content.
+        let listed = gx.intake(municipal_admin()).await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().all(|r| r.content.is_none() && r.content_withheld));
+        // Withheld reads are still access-logged, on the legal basis.
+        let id = hidden.name.trim_start_matches("referrals/");
+        let rows = gx.count(&format!("SELECT COUNT(*) FROM access_log WHERE referral = '{id}' AND purpose LIKE '%withheld%' AND basis LIKE 'legal basis:%'")).await;
+        assert_eq!(rows, 3, "leader's list and get, administrator's list");
+        // Assigned to child welfare, its leader reads it in full; the administrator who
+        // assigned it does not.
+        let assigned = gx.gw.clone().assign_referral(gx.req(AssignReferralRequest {
+            name: hidden.name.clone(), unit: CW.into(), etag: String::new(),
+        }, municipal_admin())).await.unwrap().into_inner();
+        assert!(assigned.content_withheld && assigned.content.is_none());
+        let got = gx.get(&hidden.name, cw_leader()).await.unwrap();
+        assert!(!got.content_withheld && got.content.is_some());
+    }
+
+    async fn a_unit_lists_the_referrals_assigned_to_it(db) {
+        let gx = Gx::start(db).await;
+        let open = gx.send(gx.referral(&gx.other_nid), cw()).await.unwrap();
+        let hidden = gx.send(restricted(gx.referral(&gx.other_nid)), cw()).await.unwrap();
+        for r in [&open, &hidden] {
+            gx.gw.clone().assign_referral(gx.req(AssignReferralRequest {
+                name: r.name.clone(), unit: CW.into(), etag: String::new(),
+            }, cw_leader())).await.unwrap();
+        }
+        assert!(gx.intake(cw_leader()).await.unwrap().is_empty(), "assigned ones leave intake");
+        // The leader's work list has both; a caseworker's only the unrestricted one.
+        let mut leader = gx.assigned_to(CW, cw_leader()).await.unwrap();
+        leader.sort();
+        let mut both = vec![open.name.clone(), hidden.name.clone()];
+        both.sort();
+        assert_eq!(leader, both);
+        let caseworker = personas::employee("saksbehandlar", T, &[CW], &[Role::Employee]);
+        assert_eq!(gx.assigned_to(CW, caseworker.clone()).await.unwrap(), vec![open.name.clone()]);
+        expect_code(gx.get(&hidden.name, caseworker).await, Code::NotFound);
+        // Another unit's staff may not list it; other units' lists are empty.
+        expect_code(gx.assigned_to(CW, kari()).await, Code::PermissionDenied);
+        assert!(gx.assigned_to(SCHOOL, kari()).await.unwrap().is_empty());
+        expect_code(gx.assigned_to("tenants/4201/schools/x", kari()).await, Code::InvalidArgument);
+        // Once lifted, the caseworker sees it too.
+        gx.gw.clone().lift_restriction(gx.req(LiftRestrictionRequest { name: hidden.name.clone(), etag: String::new() }, cw())).await.unwrap();
+        let caseworker = personas::employee("saksbehandlar", T, &[CW], &[Role::Employee]);
+        assert_eq!(gx.assigned_to(CW, caseworker).await.unwrap().len(), 2);
+    }
+
+    async fn a_client_for_several_municipalities_speaks_on_a_log_only_at_home(db) {
+        let gx = Gx::start(db).await;
+        // An inter-municipal child welfare service based in 4202, also acting for 4201.
+        let mut d = DirectoryServiceClient::new(gx.server.channel.clone());
+        d.create_tenant(gx.req(CreateTenantRequest {
+            tenant_id: "4202".into(), tenant: Some(Tenant { display_name: "Suldal".into(), ..Default::default() }), ..Default::default()
+        }, personas::operator())).await.unwrap();
+        d.create_unit(gx.req(CreateUnitRequest {
+            parent: "tenants/4202".into(), unit_id: "barnevern".into(),
+            unit: Some(Unit { display_name: "Barnevern".into(), r#type: UnitType::ChildWelfare as i32, ..Default::default() }), ..Default::default()
+        }, personas::operator())).await.unwrap();
+        gx.gw.clone().create_client(gx.req(CreateClientRequest {
+            client_id: "inter-cw".into(),
+            client: Some(Client {
+                display_name: "Interkommunal barnevern".into(), organization_number: "923609016".into(),
+                tenants: vec![T.into(), "4202".into()], scopes: ALL_SCOPES.split(' ').map(str::to_string).collect(),
+                unit: "tenants/4202/units/barnevern".into(), ..Default::default()
+            }),
+        }, personas::operator())).await.unwrap();
+        let inter = personas::client("inter-cw", "923609016", ALL_SCOPES);
+        // The child in 4201 has an active log, but the client's unit is not of 4201:
+        // the restricted report waits in 4201's intake instead of failing.
+        let r = gx.send(restricted(gx.referral(&gx.child_nid)), inter.clone()).await.unwrap();
+        assert_eq!(r.placement, Placement::Intake as i32);
+        assert!(gx.attached(kari()).await.unwrap().is_empty());
+        // No summary either: the same NOT_FOUND as for no basis at all.
+        expect_code(gx.summary(inter, &gx.child_nid).await, Code::NotFound);
+        assert_eq!(gx.api.sweep().await.unwrap(), 0, "nothing left pending");
     }
 
     async fn a_referral_left_pending_is_settled_by_the_sweep(db) {

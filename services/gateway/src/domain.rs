@@ -37,6 +37,13 @@ pub const INVESTIGATION: &str = "investigation";
 /// Placement while the referral is being routed (never listed).
 pub const PENDING: &str = "PLACEMENT_UNSPECIFIED";
 
+/// The kommunenummer of a unit resource name (`tenants/{tenant}/units/{unit}`).
+pub fn unit_tenant(unit: &str) -> &str {
+    unit.strip_prefix("tenants/")
+        .and_then(|r| r.split('/').next())
+        .unwrap_or("")
+}
+
 pub fn client_name(id: &str) -> String {
     format!("clients/{id}")
 }
@@ -82,10 +89,7 @@ impl ClientRecord {
 
     /// The kommunenummer of the unit it speaks for.
     pub fn unit_tenant(&self) -> &str {
-        self.unit
-            .strip_prefix("tenants/")
-            .and_then(|r| r.split('/').next())
-            .unwrap_or("")
+        unit_tenant(&self.unit)
     }
 }
 

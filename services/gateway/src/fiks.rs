@@ -42,6 +42,9 @@ static VALIDATOR: LazyLock<Validator> = LazyLock::new(|| {
     let address: Value = serde_json::from_str(ADDRESS).expect("embedded schema is JSON");
     jsonschema::options()
         .with_draft(Draft::Draft201909)
+        // 2019-09 makes `format` an annotation; the published schema's
+        // `date-time` is meant as a rule, so it is checked.
+        .should_validate_formats(true)
         .with_resource(
             ADDRESS_URI,
             Resource::from_contents(address).expect("address schema"),
@@ -214,6 +217,18 @@ mod tests {
         let mut d = doc();
         d["foresatte"] = serde_json::json!([]);
         assert_eq!(pointers(validate(&d.to_string())), vec!["/foresatte"]);
+    }
+
+    #[test]
+    fn the_sending_time_must_be_a_date_time() {
+        let mut d = doc();
+        d["sendingstidspunkt"] = "i går kveld".into();
+        let e = validate(&d.to_string()).unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].pointer, "/sendingstidspunkt");
+        assert_eq!(e[0].description, "must be a valid date-time");
+        d["sendingstidspunkt"] = "2026-11-20T09:30:00Z".into();
+        assert!(validate(&d.to_string()).is_ok());
     }
 
     #[test]

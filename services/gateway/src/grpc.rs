@@ -150,6 +150,34 @@ fn referral_msg(
         etag: etag(r.version),
         person: r.person.clone(),
         lift_time: r.lift_time.map(timestamp),
+        content_withheld: false,
+    }
+}
+
+/// The referral without its content and attachments: for those who may know
+/// it exists but not read it.
+fn withheld(mut m: Referral) -> Referral {
+    m.content = None;
+    m.attachments.clear();
+    m.content_withheld = true;
+    m
+}
+
+/// Whether intake staff see a waiting referral's content: unit leaders do,
+/// unless it is restricted (then only the leader of the unit it is assigned
+/// to, or the relay log's holder and leaders, read it); the municipal
+/// administrator follows the flow without reading content.
+fn intake_content_visible(p: &Principal, r: &ReferralRecord) -> bool {
+    p.is_tenant_role(&r.tenant, Role::UnitLeader) && !r.is_restricted()
+}
+
+/// Why a client may read its own referral; a restricted one also names its
+/// legal basis.
+fn own_basis(r: &ReferralRecord) -> String {
+    if r.is_restricted() {
+        format!("own referral; legal basis: {}", r.legal_basis)
+    } else {
+        "own referral".into()
     }
 }
 
@@ -170,20 +198,20 @@ fn iso(d: Option<&bti_proto::google::r#type::Date>) -> String {
 
 /// The relay log's summary, as an external system gets it.
 fn subject_summary(s: CaseLogSummary) -> SubjectSummary {
-    let mut levels: Vec<LevelPeriod> = s
+    // The level the log was opened at runs from its opening to the first
+    // change (or now); each change starts a period.
+    let opened_at = s
         .level_changes
-        .iter()
-        .map(|c| LevelPeriod {
-            level: level_number(c.to_level),
-            since: c.create_time,
-        })
-        .collect();
-    if levels.is_empty() {
-        levels.push(LevelPeriod {
-            level: level_number(s.level),
-            since: s.create_time,
-        });
-    }
+        .first()
+        .map_or(s.level, |first| first.from_level);
+    let mut levels = vec![LevelPeriod {
+        level: level_number(opened_at),
+        since: s.create_time,
+    }];
+    levels.extend(s.level_changes.iter().map(|c| LevelPeriod {
+        level: level_number(c.to_level),
+        since: c.create_time,
+    }));
     let measures = s
         .measures
         .iter()
@@ -841,21 +869,25 @@ impl GatewayApi {
         } else {
             record
         };
-        let attachments = self.attachment_meta(&settled.id, &p).await?;
+        let attachments = self.attachment_meta(&settled, &p).await?;
         Ok(referral_msg(&settled, &attachments, now()))
     }
 
-    async fn attachment_meta(&self, id: &str, p: &Principal) -> ApiResult<Vec<AttachmentRecord>> {
+    async fn attachment_meta(
+        &self,
+        r: &ReferralRecord,
+        p: &Principal,
+    ) -> ApiResult<Vec<AttachmentRecord>> {
         let row = access(
-            id,
+            &r.id,
             p,
             "READ",
             "CreateReferral: the stored result",
-            "sent by the client",
+            &own_basis(r),
         );
         Ok(self
             .store
-            .read_referral(id, &row)
+            .read_referral(&r.id, &row)
             .await?
             .map(|(_, a)| a)
             .unwrap_or_default())
@@ -867,7 +899,14 @@ impl GatewayApi {
     /// relay log's attach is idempotent by the referral's id, and only one
     /// settle is recorded.
     pub async fn settle(&self, mut r: ReferralRecord) -> ApiResult<ReferralRecord> {
-        let log = self.peers.relay.active_log(&r.tenant, &r.person).await?;
+        // A client speaks on a relay log through a unit of the log's own
+        // municipality; one registered for several (an inter-municipal
+        // service) sends the others' referrals to their intake.
+        let log = if unit_tenant(&r.from_unit) == r.tenant {
+            self.peers.relay.active_log(&r.tenant, &r.person).await?
+        } else {
+            None
+        };
         let mut placed = None;
         if let Some(log) = log {
             let eligible = r.restricted
@@ -952,9 +991,15 @@ impl GatewayApi {
     pub async fn sweep(&self) -> ApiResult<usize> {
         let mut changed = 0;
         let stale = now() - chrono::Duration::seconds(30);
+        // One referral that cannot be settled now must not hold up the rest.
         for r in self.store.pending(stale, 100).await? {
-            self.settle(r).await?;
-            changed += 1;
+            let id = r.id.clone();
+            match self.settle(r).await {
+                Ok(_) => changed += 1,
+                Err(e) => {
+                    tracing::warn!(referral = %id, error = %e, "settling a pending referral failed")
+                }
+            }
         }
         let at = now();
         let mut after = String::new();
@@ -1008,6 +1053,19 @@ impl GatewayApi {
             self.outbox.wake();
         }
         Ok(changed)
+    }
+
+    /// A client's call that changes nothing still shows it the referral: a
+    /// read, logged as one.
+    async fn unchanged(
+        &self,
+        p: &Principal,
+        current: &ReferralRecord,
+        purpose: &str,
+    ) -> ApiResult<Referral> {
+        self.log_reads(p, std::slice::from_ref(current), purpose, own_basis)
+            .await?;
+        Ok(referral_msg(current, &[], now()))
     }
 
     /// Stores a change to `current` (at its version) with its access row and
@@ -1089,27 +1147,38 @@ impl GatewayApi {
         let p = principal(&req)?;
         let name = req.get_ref().name.clone();
         let id = parse_name("name", &name, REFERRAL_PATTERN)?[0].to_string();
-        let basis = if matches!(p, Principal::Client { .. }) {
+        let (basis, withhold) = if matches!(p, Principal::Client { .. }) {
             let c = self.caller(&req, SCOPE_REFERRALS_READ).await?;
-            self.own_referral(&c, "name", &name).await?;
-            "own referral".to_string()
+            (
+                own_basis(&self.own_referral(&c, "name", &name).await?),
+                false,
+            )
         } else {
             let r = self
                 .store
                 .referral(&id)
                 .await?
                 .ok_or_else(|| ApiError::NotFound(name.clone()))?;
-            self.employee_basis(&p, &r)
+            let basis = self
+                .employee_basis(&p, &r)
                 .await?
-                .ok_or_else(|| ApiError::NotFound(name.clone()))?
+                .ok_or_else(|| ApiError::NotFound(name.clone()))?;
+            let withhold = r.placement() == Placement::Intake && !intake_content_visible(&p, &r);
+            (basis, withhold)
         };
-        let row = access(&id, &p, "READ", "GetReferral", &basis);
+        let purpose = if withhold {
+            "GetReferral (content withheld)"
+        } else {
+            "GetReferral"
+        };
+        let row = access(&id, &p, "READ", purpose, &basis);
         let (r, attachments) = self
             .store
             .read_referral(&id, &row)
             .await?
             .ok_or_else(|| ApiError::NotFound(name.clone()))?;
-        Ok(referral_msg(&r, &attachments, now()))
+        let msg = referral_msg(&r, &attachments, now());
+        Ok(if withhold { withheld(msg) } else { msg })
     }
 
     async fn do_list_referrals(
@@ -1127,7 +1196,7 @@ impl GatewayApi {
             .client_referrals(&c.id, before.as_deref().unwrap_or(""), size + 1)
             .await?;
         let (rows, next_page_token) = paginate(rows, size, |r| r.id.clone(), &query);
-        self.log_reads(&p, &rows, "ListReferrals", |_| "own referral".into())
+        self.log_reads(&p, &rows, "ListReferrals", own_basis)
             .await?;
         let at = now();
         Ok(ListReferralsResponse {
@@ -1181,7 +1250,9 @@ impl GatewayApi {
         v.finish()?;
         let extends = q.investigation_extended && !current.investigation_extended;
         if step == Transition::Repeat && !extends {
-            return Ok(referral_msg(&current, &[], now()));
+            return self
+                .unchanged(&p, &current, "ReportReferralStatus: unchanged")
+                .await;
         }
         let mut updated = current.clone();
         apply_status(
@@ -1196,7 +1267,7 @@ impl GatewayApi {
             &p,
             "UPDATE",
             &format!("ReportReferralStatus: {}", to.as_str_name()),
-            "own referral",
+            &own_basis(&current),
         );
         let event = self.event(
             &current.name(),
@@ -1222,7 +1293,9 @@ impl GatewayApi {
             ));
         }
         if current.lift_time.is_some() {
-            return Ok(referral_msg(&current, &[], now()));
+            return self
+                .unchanged(&p, &current, "LiftRestriction: already lifted")
+                .await;
         }
         check_etag(&q.name, &q.etag, current.version)?;
         if !current.attached_referral.is_empty() {
@@ -1275,7 +1348,7 @@ impl GatewayApi {
         }
         rows.truncate(size as usize + 1);
         let (rows, next_page_token) = paginate(rows, size, |r| r.id.clone(), &query);
-        self.log_reads(&p, &rows, "ListOverdueReferrals", |_| "own referral".into())
+        self.log_reads(&p, &rows, "ListOverdueReferrals", own_basis)
             .await?;
         Ok(ListOverdueReferralsResponse {
             referrals: rows.iter().map(|r| referral_msg(r, &[], at)).collect(),
@@ -1303,16 +1376,72 @@ impl GatewayApi {
             .intake(&tenant, after.as_deref().unwrap_or(""), size + 1)
             .await?;
         let (rows, next_page_token) = paginate(rows, size, |r| r.id.clone(), &query);
-        self.log_reads(&p, &rows, "ListIntakeReferrals", |r| {
+        let access: Vec<AccessRecord> = rows
+            .iter()
+            .map(|r| {
+                let (purpose, basis) = match (intake_content_visible(&p, r), r.is_restricted()) {
+                    (true, _) => ("ListIntakeReferrals", "intake triage".to_string()),
+                    (false, true) => (
+                        "ListIntakeReferrals (content withheld)",
+                        format!("legal basis: {}", r.legal_basis),
+                    ),
+                    (false, false) => (
+                        "ListIntakeReferrals (content withheld)",
+                        "intake triage".to_string(),
+                    ),
+                };
+                access(&r.id, &p, "READ", purpose, &basis)
+            })
+            .collect();
+        self.store.log_access(&access).await?;
+        let at = now();
+        Ok(ListIntakeReferralsResponse {
+            referrals: rows
+                .iter()
+                .map(|r| {
+                    let msg = referral_msg(r, &[], at);
+                    if intake_content_visible(&p, r) {
+                        msg
+                    } else {
+                        withheld(msg)
+                    }
+                })
+                .collect(),
+            next_page_token,
+        })
+    }
+
+    async fn do_list_assigned(
+        &self,
+        req: Request<ListAssignedReferralsRequest>,
+    ) -> ApiResult<ListAssignedReferralsResponse> {
+        let p = principal(&req)?;
+        let q = req.into_inner();
+        let ids = parse_name("parent", &q.parent, UNIT_PATTERN)?;
+        if !(p.is_employee_of(ids[0]) && p.works_in(&q.parent)) {
+            return Err(ApiError::PermissionDenied(
+                "a unit's referrals are listed by those who work in it".into(),
+            ));
+        }
+        let leader = p.has_role(Role::UnitLeader);
+        let query = ["ListAssignedReferrals", q.parent.as_str()];
+        let size = page_size("page_size", q.page_size)?;
+        let after = PageToken::decode("page_token", &q.page_token, &query)?.map(|t| t.after);
+        let rows = self
+            .store
+            .assigned(&q.parent, after.as_deref().unwrap_or(""), size + 1, leader)
+            .await?;
+        let (rows, next_page_token) = paginate(rows, size, |r| r.id.clone(), &query);
+        self.log_reads(&p, &rows, "ListAssignedReferrals", |r| {
             if r.is_restricted() {
                 format!("legal basis: {}", r.legal_basis)
             } else {
-                "intake triage".into()
+                "receiving service".into()
             }
         })
         .await?;
         let at = now();
-        Ok(ListIntakeReferralsResponse {
+        Ok(ListAssignedReferralsResponse {
             referrals: rows.iter().map(|r| referral_msg(r, &[], at)).collect(),
             next_page_token,
         })
@@ -1366,7 +1495,10 @@ impl GatewayApi {
                 unit: q.unit.clone(),
             },
         );
-        self.save(&current, updated, row, event).await
+        let reads = intake_content_visible(&p, &current)
+            || (p.works_in(&q.unit) && p.has_role(Role::UnitLeader));
+        let msg = self.save(&current, updated, row, event).await?;
+        Ok(if reads { msg } else { withheld(msg) })
     }
 
     async fn do_summary(
@@ -1401,6 +1533,11 @@ impl GatewayApi {
         // One answer for every way of not having a basis, so the client
         // learns nothing about a subject it may not see.
         let not_found = || ApiError::NotFound("subject summary".into());
+        // Consent covers units of the subject's own municipality, and a
+        // referral from a unit elsewhere goes to intake, never onto the log.
+        if c.unit_tenant() != q.tenant {
+            return Err(not_found());
+        }
         let person = self
             .peers
             .directory
@@ -1514,6 +1651,12 @@ impl GatewayService for GatewayApi {
         r: Request<AssignReferralRequest>,
     ) -> Result<Response<Referral>, Status> {
         reply(self.do_assign(r).await)
+    }
+    async fn list_assigned_referrals(
+        &self,
+        r: Request<ListAssignedReferralsRequest>,
+    ) -> Result<Response<ListAssignedReferralsResponse>, Status> {
+        reply(self.do_list_assigned(r).await)
     }
     async fn get_subject_summary(
         &self,

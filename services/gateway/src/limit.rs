@@ -22,6 +22,11 @@ struct Bucket {
     in_flight: Arc<Semaphore>,
 }
 
+/// Buckets kept before idle ones are forgotten.
+const MAX_BUCKETS: usize = 10_000;
+/// A bucket unused this long has refilled (rates are at least 1/s).
+const IDLE: Duration = Duration::from_secs(60);
+
 /// Quota state shared by the layer and the API (which tells it each client's
 /// registered rate when it loads the registration).
 pub struct Limits {
@@ -40,6 +45,16 @@ impl Limits {
     }
 
     fn bucket<'a>(&self, map: &'a mut HashMap<String, Bucket>, client: &str) -> &'a mut Bucket {
+        if map.len() >= MAX_BUCKETS && !map.contains_key(client) {
+            // Buckets are made before the registration is checked, so any
+            // validly signed client id makes one: forget the idle ones (a
+            // refilled bucket with nothing in flight is the same as none).
+            let now = Instant::now();
+            let max_in_flight = self.max_in_flight;
+            map.retain(|_, b| {
+                b.in_flight.available_permits() < max_in_flight || now.duration_since(b.last) < IDLE
+            });
+        }
         map.entry(client.to_string()).or_insert_with(|| Bucket {
             rate: f64::from(self.default_rate),
             tokens: f64::from(self.default_rate),
@@ -160,6 +175,29 @@ mod tests {
         // Another client has its own bucket.
         assert!(limits.admit("b").is_ok());
         drop(held);
+    }
+
+    #[test]
+    fn idle_buckets_are_forgotten_when_there_are_too_many() {
+        let limits = Limits::new(20, 4);
+        let busy = limits.admit("busy").unwrap();
+        {
+            let mut map = limits.buckets.lock().unwrap();
+            let long_ago = Instant::now() - IDLE - Duration::from_secs(1);
+            map.get_mut("busy").unwrap().last = long_ago;
+            for i in 0..MAX_BUCKETS - 1 {
+                let b = limits.bucket(&mut map, &format!("c{i}"));
+                b.last = long_ago;
+            }
+            assert_eq!(map.len(), MAX_BUCKETS);
+        }
+        let _newcomer = limits.admit("newcomer").unwrap();
+        let map = limits.buckets.lock().unwrap();
+        // The idle ones went; the one with a call in flight and the new one stay.
+        assert_eq!(map.len(), 2);
+        assert!(map.contains_key("busy") && map.contains_key("newcomer"));
+        drop(map);
+        drop(busy);
     }
 
     #[test]

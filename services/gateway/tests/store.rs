@@ -247,6 +247,37 @@ bti_runtime::backend_tests! {
         assert!(s.access_log("missing").await.unwrap().is_empty());
     }
 
+    async fn a_units_assigned_referrals_leave_restricted_ones_to_its_leaders(db) {
+        let s = store(&db).await;
+        const UNIT: &str = "tenants/4201/units/barnevern";
+        let assign = |mut r: ReferralRecord, unit: &str| {
+            r.placement = "PLACEMENT_ASSIGNED".into();
+            r.assigned_unit = unit.into();
+            r
+        };
+        let open = assign(referral(), UNIT);
+        let mut hidden = assign(referral(), UNIT);
+        hidden.restricted = true;
+        hidden.legal_basis = "bvl § 13-2".into();
+        let mut lifted = hidden.clone();
+        lifted.id = new_id();
+        lifted.lift_time = Some(now());
+        let elsewhere = assign(referral(), "tenants/4201/units/ppt");
+        let mut waiting = referral();
+        waiting.placement = "PLACEMENT_INTAKE".into();
+        for (i, r) in [&open, &hidden, &lifted, &elsewhere, &waiting].into_iter().enumerate() {
+            s.begin_referral("scope", &idem(&format!("k{i}"), "f"), r, &[], &row(&r.id, "CREATE")).await.unwrap();
+        }
+        let ids = |v: Vec<ReferralRecord>| { let mut v: Vec<String> = v.into_iter().map(|r| r.id).collect(); v.sort(); v };
+        let sorted = |mut v: Vec<String>| { v.sort(); v };
+        assert_eq!(ids(s.assigned(UNIT, "", 10, true).await.unwrap()), sorted(vec![open.id.clone(), hidden.id.clone(), lifted.id.clone()]));
+        assert_eq!(ids(s.assigned(UNIT, "", 10, false).await.unwrap()), sorted(vec![open.id.clone(), lifted.id.clone()]));
+        // Paged by id.
+        let first = s.assigned(UNIT, "", 1, true).await.unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(s.assigned(UNIT, &first[0].id, 10, true).await.unwrap().len(), 2);
+    }
+
     async fn clients_are_unique_and_listed_by_whole_municipality(db) {
         let s = store(&db).await;
         let e = s.create_client(&client("cw", "4201"), event("clients/cw")).await.unwrap_err();

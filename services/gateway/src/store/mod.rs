@@ -116,6 +116,15 @@ pub trait GatewayStore: Send + Sync {
     /// A municipality's intake list, oldest first.
     async fn intake(&self, tenant: &str, after: &str, limit: i64)
     -> ApiResult<Vec<ReferralRecord>>;
+    /// Referrals assigned to `unit` from intake, oldest first; restricted
+    /// ones (not lifted) only with `include_restricted`.
+    async fn assigned(
+        &self,
+        unit: &str,
+        after: &str,
+        limit: i64,
+        include_restricted: bool,
+    ) -> ApiResult<Vec<ReferralRecord>>;
     /// Referrals left pending since before `before` (a crashed or abandoned
     /// create), for the sweep to settle.
     async fn pending(&self, before: DateTime<Utc>, limit: i64) -> ApiResult<Vec<ReferralRecord>>;

@@ -332,6 +332,17 @@ macro_rules! gateway_sql_store {
                 .await
             }
 
+            async fn assigned(&self, unit: &str, after: &str, limit: i64, include_restricted: bool) -> ApiResult<Vec<ReferralRecord>> {
+                let sql = if include_restricted {
+                    "SELECT * FROM referrals WHERE assigned_unit = $1 AND placement = 'PLACEMENT_ASSIGNED' \
+                     AND id > $2 ORDER BY id LIMIT $3"
+                } else {
+                    "SELECT * FROM referrals WHERE assigned_unit = $1 AND placement = 'PLACEMENT_ASSIGNED' \
+                     AND (NOT restricted OR lift_time IS NOT NULL) AND id > $2 ORDER BY id LIMIT $3"
+                };
+                self.referrals(sql, unit, after, limit).await
+            }
+
             async fn pending(&self, before: DateTime<Utc>, limit: i64) -> ApiResult<Vec<ReferralRecord>> {
                 Ok(sqlx::query_as(
                     "SELECT * FROM referrals WHERE placement = $1 AND create_time < $2 ORDER BY id LIMIT $3",
