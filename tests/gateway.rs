@@ -1124,6 +1124,24 @@ bti_runtime::backend_tests! {
         assert_eq!(gx.api.sweep().await.unwrap(), 0, "nothing left pending");
     }
 
+    async fn a_retry_gets_the_first_result_even_after_the_registration_changed(db) {
+        let gx = Gx::start(db).await;
+        let key = uuid();
+        let first = gx.send_with(gx.referral(&gx.other_nid), cw(), &key).await.unwrap();
+        // The client no longer acts for the municipality: new referrals are refused...
+        gx.exec("UPDATE clients SET tenants = '4202' WHERE id = 'cw'").await;
+        expect_code(gx.send(gx.referral(&gx.other_nid), cw()).await, Code::PermissionDenied);
+        // ...but the retry of one it sent is answered with what was stored.
+        let again = gx.send_with(gx.referral(&gx.other_nid), cw(), &key).await.unwrap();
+        assert_eq!(again.name, first.name);
+        assert_eq!(gx.count("SELECT COUNT(*) FROM referrals").await, 1);
+        // The key still belongs to that request only.
+        let mut other = gx.referral(&gx.other_nid);
+        other.external_reference = "BV-2026-18".into();
+        let e = expect_code(gx.send_with(other, cw(), &key).await, Code::InvalidArgument);
+        assert_eq!(violated_fields(&e), vec!["request_id".to_string()]);
+    }
+
     async fn a_referral_left_pending_is_settled_by_the_sweep(db) {
         let gx = Gx::start(db).await;
         let r = gx.send(gx.referral(&gx.other_nid), cw()).await.unwrap();

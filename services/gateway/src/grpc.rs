@@ -12,7 +12,7 @@ use bti_runtime::api::{
     update_paths, validate_resource_id,
 };
 use bti_runtime::auth::{Principal, Role, SCOPE_ADMIN, principal};
-use bti_runtime::db::Idem;
+use bti_runtime::db::{Claim, Idem};
 use bti_runtime::events::{OutboxEvent, OutboxSignal};
 use bti_runtime::ids::{
     parse_national_id, validate_municipality_number, validate_organization_number,
@@ -615,8 +615,14 @@ impl GatewayApi {
 
     // ---- referrals ----
 
-    fn validate_attachments(&self, r: &Referral, v: &mut Violations) -> Vec<NewAttachment> {
-        if r.attachments.len() > MAX_ATTACHMENTS {
+    /// Checks the attachments and moves their bytes out of `r` (a request
+    /// may carry tens of MiB: no copies).
+    fn validate_attachments(
+        &self,
+        attachments: &mut [Attachment],
+        v: &mut Violations,
+    ) -> Vec<NewAttachment> {
+        if attachments.len() > MAX_ATTACHMENTS {
             v.add(
                 "referral.attachments",
                 format!("at most {MAX_ATTACHMENTS} attachments"),
@@ -624,7 +630,7 @@ impl GatewayApi {
             return Vec::new();
         }
         let mut out = Vec::new();
-        for (i, a) in r.attachments.iter().enumerate() {
+        for (i, a) in attachments.iter_mut().enumerate() {
             let f = |name: &str| format!("referral.attachments[{i}].{name}");
             v.text(&f("filename"), &a.filename, 255);
             if a.filename.contains(['/', '\\']) {
@@ -661,7 +667,7 @@ impl GatewayApi {
                     sha256: sum,
                     size_bytes: a.data.len() as i64,
                 },
-                data: a.data.clone(),
+                data: std::mem::take(&mut a.data),
             });
         }
         out
@@ -673,11 +679,32 @@ impl GatewayApi {
         if req.get_ref().request_id.is_empty() {
             return Err(ApiError::invalid("request_id", "required: a UUID"));
         }
-        let idem = Idem::of(&req.get_ref().request_id, req.get_ref())?;
-        let r = req
-            .into_inner()
+        let mut q = req.into_inner();
+        // The fingerprint leaves the attachments' bytes out (encoding them
+        // again would copy tens of MiB); their SHA-256 fields stand for them,
+        // and those are checked against the bytes before the key is claimed.
+        let bytes: Vec<Vec<u8>> = q
+            .referral
+            .iter_mut()
+            .flat_map(|r| r.attachments.iter_mut())
+            .map(|a| std::mem::take(&mut a.data))
+            .collect();
+        let idem = Idem::of(&q.request_id, &q)?;
+        let mut r = q
             .referral
             .ok_or_else(|| ApiError::invalid("referral", "required"))?;
+        for (a, data) in r.attachments.iter_mut().zip(bytes) {
+            a.data = data;
+        }
+        let scope = format!("CreateReferral/{}", c.id);
+        // A retry answers with the first result before anything it was
+        // checked against (the registration, the directory) is asked again.
+        if let Some(request_id) = &idem.request_id {
+            let stored = self.store.idempotency_key(&scope, request_id).await?;
+            if let Claim::Replay(existing) = idem.judge(stored)? {
+                return self.created(&existing, &p).await;
+            }
+        }
 
         let mut v = Violations::new();
         v.check("referral.tenant", validate_municipality_number(&r.tenant));
@@ -787,7 +814,7 @@ impl GatewayApi {
         } else if !r.legal_basis.is_empty() {
             v.add("referral.legal_basis", "only for a restricted referral");
         }
-        let mut attachments = self.validate_attachments(&r, &mut v);
+        let mut attachments = self.validate_attachments(&mut r.attachments, &mut v);
         v.finish()?;
         if !c.acts_for(&r.tenant) {
             return Err(ApiError::PermissionDenied(
@@ -851,25 +878,31 @@ impl GatewayApi {
             "sent by the client".to_string()
         };
         let row = access(&record.id, &p, "CREATE", "CreateReferral: received", &basis);
-        let scope = format!("CreateReferral/{}", c.id);
-        let record = match self
+        let id = match self
             .store
             .begin_referral(&scope, &idem, &record, &attachments, &row)
             .await?
         {
-            Begun::New => record,
-            Begun::Replay(existing) => self
-                .store
-                .referral(&existing)
-                .await?
-                .ok_or_else(|| ApiError::NotFound(referral_name(&existing)))?,
+            Begun::New => record.id,
+            // A racing retry claimed the key first.
+            Begun::Replay(existing) => existing,
         };
+        self.created(&id, &p).await
+    }
+
+    /// The answer to a create: the stored referral, settled if still pending.
+    async fn created(&self, id: &str, p: &Principal) -> ApiResult<Referral> {
+        let record = self
+            .store
+            .referral(id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(referral_name(id)))?;
         let settled = if record.is_pending() {
             self.settle(record).await?
         } else {
             record
         };
-        let attachments = self.attachment_meta(&settled, &p).await?;
+        let attachments = self.attachment_meta(&settled, p).await?;
         Ok(referral_msg(&settled, &attachments, now()))
     }
 

@@ -124,6 +124,21 @@ impl Idem {
             fingerprint: crate::api::request_fingerprint(&request.encode_to_vec()),
         })
     }
+
+    /// What the (fingerprint, resource) stored for this key, if any, means:
+    /// a new create, a replay of the same request, or a reused key.
+    pub fn judge(&self, stored: Option<(String, String)>) -> ApiResult<Claim> {
+        match stored {
+            None => Ok(Claim::New),
+            Some((fingerprint, existing)) if fingerprint == self.fingerprint => {
+                Ok(Claim::Replay(existing))
+            }
+            Some(_) => Err(ApiError::invalid(
+                "request_id",
+                "was already used for a different request",
+            )),
+        }
+    }
 }
 
 /// Writes `event` to the outbox and commits: the last step of every write.
@@ -171,18 +186,10 @@ pub trait Plumbing: Send {
         let Some(request_id) = idem.request_id.as_deref() else {
             return Ok(Claim::New);
         };
-        let fingerprint = idem.fingerprint.as_str();
-        match self
-            .claim_key(scope, request_id, fingerprint, resource)
-            .await?
-        {
-            None => Ok(Claim::New),
-            Some((stored, existing)) if stored == fingerprint => Ok(Claim::Replay(existing)),
-            Some(_) => Err(ApiError::invalid(
-                "request_id",
-                "was already used for a different request",
-            )),
-        }
+        let stored = self
+            .claim_key(scope, request_id, &idem.fingerprint, resource)
+            .await?;
+        idem.judge(stored)
     }
 }
 

@@ -72,6 +72,14 @@ pub trait GatewayStore: Send + Sync {
         attachments: &[NewAttachment],
         access: &AccessRecord,
     ) -> ApiResult<Begun>;
+    /// The (fingerprint, referral id) stored for a request id under `scope`,
+    /// read before a create's checks so a retry gets the first result even
+    /// if what those checks look at has changed since.
+    async fn idempotency_key(
+        &self,
+        scope: &str,
+        request_id: &str,
+    ) -> ApiResult<Option<(String, String)>>;
     /// Records where a pending referral landed, with its access row and
     /// event; `false` when it was already settled (by a racing retry).
     async fn settle_referral(

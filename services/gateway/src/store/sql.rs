@@ -131,6 +131,16 @@ macro_rules! gateway_sql_store {
                 commit_with(tx, &event).await
             }
 
+            async fn idempotency_key(&self, scope: &str, request_id: &str) -> ApiResult<Option<(String, String)>> {
+                Ok(sqlx::query_as(
+                    "SELECT fingerprint, resource FROM bti_idempotency WHERE scope = $1 AND request_id = $2",
+                )
+                .bind(scope)
+                .bind(request_id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
             async fn begin_referral(
                 &self,
                 scope: &str,
