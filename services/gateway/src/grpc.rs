@@ -171,14 +171,19 @@ fn intake_content_visible(p: &Principal, r: &ReferralRecord) -> bool {
     p.is_tenant_role(&r.tenant, Role::UnitLeader) && !r.is_restricted()
 }
 
-/// Why a client may read its own referral; a restricted one also names its
-/// legal basis.
-fn own_basis(r: &ReferralRecord) -> String {
+/// The basis an access to `r` rests on: its legal basis while it is
+/// restricted, else `otherwise` (why this caller may see it at all).
+fn basis(r: &ReferralRecord, otherwise: &str) -> String {
     if r.is_restricted() {
-        format!("own referral; legal basis: {}", r.legal_basis)
+        format!("legal basis: {}", r.legal_basis)
     } else {
-        "own referral".into()
+        otherwise.to_string()
     }
+}
+
+/// Why a client reads its own referral.
+fn own_basis(r: &ReferralRecord) -> String {
+    basis(r, "own referral")
 }
 
 fn level_number(level: i32) -> i32 {
@@ -681,8 +686,9 @@ impl GatewayApi {
         }
         let mut q = req.into_inner();
         // The fingerprint leaves the attachments' bytes out (encoding them
-        // again would copy tens of MiB); their SHA-256 fields stand for them,
-        // and those are checked against the bytes before the key is claimed.
+        // again would copy tens of MiB); their SHA-256 fields stand for them.
+        // A first create checks them against the bytes before it claims the
+        // key, so a replay answers with what was stored for matching bytes.
         let bytes: Vec<Vec<u8>> = q
             .referral
             .iter_mut()
@@ -702,7 +708,7 @@ impl GatewayApi {
         if let Some(request_id) = &idem.request_id {
             let stored = self.store.idempotency_key(&scope, request_id).await?;
             if let Claim::Replay(existing) = idem.judge(stored)? {
-                return self.created(&existing, &p).await;
+                return self.created(self.stored(&existing).await?, &p).await;
             }
         }
 
@@ -872,31 +878,35 @@ impl GatewayApi {
         for a in &mut attachments {
             a.meta.referral = record.id.clone();
         }
-        let basis = if record.restricted {
-            format!("legal basis: {}", record.legal_basis)
-        } else {
-            "sent by the client".to_string()
-        };
-        let row = access(&record.id, &p, "CREATE", "CreateReferral: received", &basis);
-        let id = match self
+        let row = access(
+            &record.id,
+            &p,
+            "CREATE",
+            "CreateReferral: received",
+            &basis(&record, "sent by the client"),
+        );
+        let record = match self
             .store
             .begin_referral(&scope, &idem, &record, &attachments, &row)
             .await?
         {
-            Begun::New => record.id,
+            Begun::New => record,
             // A racing retry claimed the key first.
-            Begun::Replay(existing) => existing,
+            Begun::Replay(existing) => self.stored(&existing).await?,
         };
-        self.created(&id, &p).await
+        self.created(record, &p).await
     }
 
-    /// The answer to a create: the stored referral, settled if still pending.
-    async fn created(&self, id: &str, p: &Principal) -> ApiResult<Referral> {
-        let record = self
-            .store
+    /// The referral a claimed request id names.
+    async fn stored(&self, id: &str) -> ApiResult<ReferralRecord> {
+        self.store
             .referral(id)
             .await?
-            .ok_or_else(|| ApiError::NotFound(referral_name(id)))?;
+            .ok_or_else(|| ApiError::NotFound(referral_name(id)))
+    }
+
+    /// The answer to a create: the referral, settled if still pending.
+    async fn created(&self, record: ReferralRecord, p: &Principal) -> ApiResult<Referral> {
         let settled = if record.is_pending() {
             self.settle(record).await?
         } else {
@@ -986,11 +996,7 @@ impl GatewayApi {
             actor: client_label(&r.client),
             action: "UPDATE".into(),
             purpose: purpose.into(),
-            basis: if r.restricted {
-                format!("legal basis: {}", r.legal_basis)
-            } else {
-                "sent by the client".into()
-            },
+            basis: basis(&r, "sent by the client"),
             create_time: now(),
         };
         let event = self.event(
@@ -1167,13 +1173,7 @@ impl GatewayApi {
             },
             Placement::Unspecified => false,
         };
-        Ok(allowed.then(|| {
-            if r.is_restricted() {
-                format!("legal basis: {}", r.legal_basis)
-            } else {
-                "receiving service".to_string()
-            }
-        }))
+        Ok(allowed.then(|| basis(r, "receiving service")))
     }
 
     async fn do_get_referral(&self, req: Request<GetReferralRequest>) -> ApiResult<Referral> {
@@ -1341,7 +1341,7 @@ impl GatewayApi {
             &p,
             "UPDATE",
             "LiftRestriction",
-            &format!("legal basis: {}", current.legal_basis),
+            &own_basis(&current),
         );
         let event = self.event(
             &current.name(),
@@ -1409,21 +1409,17 @@ impl GatewayApi {
             .intake(&tenant, after.as_deref().unwrap_or(""), size + 1)
             .await?;
         let (rows, next_page_token) = paginate(rows, size, |r| r.id.clone(), &query);
+        let shown: Vec<bool> = rows.iter().map(|r| intake_content_visible(&p, r)).collect();
         let access: Vec<AccessRecord> = rows
             .iter()
-            .map(|r| {
-                let (purpose, basis) = match (intake_content_visible(&p, r), r.is_restricted()) {
-                    (true, _) => ("ListIntakeReferrals", "intake triage".to_string()),
-                    (false, true) => (
-                        "ListIntakeReferrals (content withheld)",
-                        format!("legal basis: {}", r.legal_basis),
-                    ),
-                    (false, false) => (
-                        "ListIntakeReferrals (content withheld)",
-                        "intake triage".to_string(),
-                    ),
+            .zip(&shown)
+            .map(|(r, &shown)| {
+                let purpose = if shown {
+                    "ListIntakeReferrals"
+                } else {
+                    "ListIntakeReferrals (content withheld)"
                 };
-                access(&r.id, &p, "READ", purpose, &basis)
+                access(&r.id, &p, "READ", purpose, &basis(r, "intake triage"))
             })
             .collect();
         self.store.log_access(&access).await?;
@@ -1431,13 +1427,10 @@ impl GatewayApi {
         Ok(ListIntakeReferralsResponse {
             referrals: rows
                 .iter()
-                .map(|r| {
+                .zip(shown)
+                .map(|(r, shown)| {
                     let msg = referral_msg(r, &[], at);
-                    if intake_content_visible(&p, r) {
-                        msg
-                    } else {
-                        withheld(msg)
-                    }
+                    if shown { msg } else { withheld(msg) }
                 })
                 .collect(),
             next_page_token,
@@ -1466,11 +1459,7 @@ impl GatewayApi {
             .await?;
         let (rows, next_page_token) = paginate(rows, size, |r| r.id.clone(), &query);
         self.log_reads(&p, &rows, "ListAssignedReferrals", |r| {
-            if r.is_restricted() {
-                format!("legal basis: {}", r.legal_basis)
-            } else {
-                "receiving service".into()
-            }
+            basis(r, "receiving service")
         })
         .await?;
         let at = now();
@@ -1514,12 +1503,13 @@ impl GatewayApi {
         let mut updated = current.clone();
         updated.placement = Placement::Assigned.as_str_name().into();
         updated.assigned_unit = q.unit.clone();
-        let basis = if current.is_restricted() {
-            format!("legal basis: {}", current.legal_basis)
-        } else {
-            "intake triage".into()
-        };
-        let row = access(&id, &p, "UPDATE", "AssignReferral", &basis);
+        let row = access(
+            &id,
+            &p,
+            "UPDATE",
+            "AssignReferral",
+            &basis(&current, "intake triage"),
+        );
         let event = self.event(
             &current.name(),
             &current.tenant,

@@ -98,12 +98,6 @@ impl RelayLog {
             Err(s) if matches!(s.code(), Code::FailedPrecondition | Code::NotFound) => {
                 Ok(Attach::Refused)
             }
-            // The relay log will never take this referral (it is not ours to
-            // fix by retrying): intake is where a person looks at it.
-            Err(s) if matches!(s.code(), Code::InvalidArgument | Code::PermissionDenied) => {
-                tracing::warn!(code = ?s.code(), "the relay log refused a referral");
-                Ok(Attach::Refused)
-            }
             Err(s) => Err(unavailable(s)),
         }
     }
@@ -139,15 +133,7 @@ impl RelayLog {
             .await
         {
             Ok(r) => Ok(Some(r.into_inner())),
-            // No basis, or none the relay log accepts for this client.
-            Err(s)
-                if matches!(
-                    s.code(),
-                    Code::NotFound | Code::InvalidArgument | Code::PermissionDenied
-                ) =>
-            {
-                Ok(None)
-            }
+            Err(s) if s.code() == Code::NotFound => Ok(None),
             Err(s) => Err(unavailable(s)),
         }
     }

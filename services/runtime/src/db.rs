@@ -170,6 +170,13 @@ pub trait Plumbing: Send {
     /// Writes `event` to the outbox in the current transaction.
     async fn enqueue(&mut self, event: &OutboxEvent) -> sqlx::Result<()>;
 
+    /// The (fingerprint, resource) stored for a key, if any.
+    async fn stored_key(
+        &mut self,
+        scope: &str,
+        request_id: &str,
+    ) -> sqlx::Result<Option<(String, String)>>;
+
     /// Inserts the key or returns the (fingerprint, resource) stored for it.
     async fn claim_key(
         &mut self,
@@ -237,6 +244,14 @@ macro_rules! impl_plumbing {
                 if inserted == 1 {
                     return Ok(None);
                 }
+                self.stored_key(scope, request_id).await
+            }
+
+            async fn stored_key(
+                &mut self,
+                scope: &str,
+                request_id: &str,
+            ) -> sqlx::Result<Option<(String, String)>> {
                 sqlx::query_as::<_, (String, String)>(
                     "SELECT fingerprint, resource FROM bti_idempotency WHERE scope = $1 AND request_id = $2",
                 )

@@ -132,13 +132,7 @@ macro_rules! gateway_sql_store {
             }
 
             async fn idempotency_key(&self, scope: &str, request_id: &str) -> ApiResult<Option<(String, String)>> {
-                Ok(sqlx::query_as(
-                    "SELECT fingerprint, resource FROM bti_idempotency WHERE scope = $1 AND request_id = $2",
-                )
-                .bind(scope)
-                .bind(request_id)
-                .fetch_optional(&self.pool)
-                .await?)
+                Ok(self.pool.acquire().await?.stored_key(scope, request_id).await?)
             }
 
             async fn begin_referral(
