@@ -97,7 +97,14 @@ impl Fx {
         let server = TestServer::start_with(|url, issuer| {
             let creds = |name: &str| ServiceCredentials::new(issuer.clone(), name, "");
             let mut set = ServiceSet::new();
-            set.add(bti_directory::DirectoryApi::new(d, OutboxSignal::default()).into_server());
+            set.add(
+                bti_directory::api::Api(bti_directory::App::new(
+                    d,
+                    OutboxSignal::default(),
+                    bti_runtime::clock::system(),
+                ))
+                .into_server(),
+            );
             set.add(
                 bti_consent::ConsentApi::new(
                     c,

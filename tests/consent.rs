@@ -126,8 +126,12 @@ impl Fx {
             api_slot = Some(api.clone());
             let mut set = ServiceSet::new();
             set.add(
-                bti_directory::DirectoryApi::new(directory_store, OutboxSignal::default())
-                    .into_server(),
+                bti_directory::api::Api(bti_directory::App::new(
+                    directory_store,
+                    OutboxSignal::default(),
+                    bti_runtime::clock::system(),
+                ))
+                .into_server(),
             );
             set.add(api.into_server());
             set

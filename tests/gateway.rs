@@ -129,7 +129,14 @@ impl Gx {
                 |name: &str, scope: &str| ServiceCredentials::new(issuer.clone(), name, scope);
             let ch = || lazy_channel(url).unwrap();
             let mut set = ServiceSet::new();
-            set.add(bti_directory::DirectoryApi::new(d, OutboxSignal::default()).into_server());
+            set.add(
+                bti_directory::api::Api(bti_directory::App::new(
+                    d,
+                    OutboxSignal::default(),
+                    bti_runtime::clock::system(),
+                ))
+                .into_server(),
+            );
             set.add(
                 bti_consent::ConsentApi::new(
                     c,
@@ -146,7 +153,7 @@ impl Gx {
             let gpeers = bti_gateway::grpc::Peers {
                 directory: Directory::new(ch(), creds("gateway", "")),
                 consent: ConsentChecker::new(ch(), creds("gateway", "")),
-                relay: bti_gateway::relay::RelayLog::new(
+                relay: bti_runtime::peers::CaseLog::new(
                     ch(),
                     creds("gateway", bti_runtime::auth::SCOPE_GATEWAY),
                 ),
@@ -1267,7 +1274,7 @@ async fn a_pinned_client_must_present_its_certificate() {
         bti_gateway::grpc::Peers {
             directory: Directory::new(nowhere(), creds.clone()),
             consent: ConsentChecker::new(nowhere(), creds.clone()),
-            relay: bti_gateway::relay::RelayLog::new(nowhere(), creds),
+            relay: bti_runtime::peers::CaseLog::new(nowhere(), creds),
         },
         OutboxSignal::default(),
         Default::default(),

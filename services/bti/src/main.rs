@@ -9,13 +9,12 @@ use anyhow::Context;
 use std::sync::Arc;
 
 use bti_runtime::auth::{Claims, LocalIssuer, Role, Verifier, personas};
-use bti_runtime::client::ServiceCredentials;
 use bti_runtime::config::Settings;
-use bti_runtime::db::{Db, Migrations};
-use bti_runtime::events::{self, OutboxSignal};
-use bti_runtime::server::{self, ServiceSet};
+use bti_runtime::db::Db;
+use bti_runtime::events;
+use bti_runtime::host::{Host, HostOptions, PeerUrls, Service, Wiring};
+use bti_runtime::server;
 use clap::{Parser, Subcommand};
-use tokio::sync::watch;
 
 #[derive(Parser)]
 #[command(name = "bti", version, about = "BTI relay-log services")]
@@ -93,161 +92,15 @@ enum Command {
 /// Services this binary can run.
 const SERVICES: [&str; 4] = ["directory", "consent", "caselog", "gateway"];
 
-/// How often the gateway settles abandoned referrals and reports missed
-/// statutory deadlines.
-const GATEWAY_SWEEP: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// How often the consent service records expiries (access is refused at the
-/// exact valid-until instant regardless; the sweep writes the revision and event).
-const EXPIRY_SWEEP: std::time::Duration = std::time::Duration::from_secs(30);
-
-type Background = Box<dyn FnOnce(watch::Receiver<bool>) -> tokio::task::JoinHandle<()> + Send>;
-
-/// One mounted service: its database, migrations, outbox relay signal and
-/// any background work it needs once migrated.
-struct Mounted {
-    name: &'static str,
-    db: Db,
-    migrations: Migrations,
-    outbox: OutboxSignal,
-    background: Option<Background>,
-}
-
-/// What services need to call each other: peer addresses and the issuer that
-/// signs their service tokens.
-struct Peers {
-    urls: std::collections::BTreeMap<String, String>,
-    issuer: Option<Arc<LocalIssuer>>,
-}
-
-impl Peers {
-    fn credentials(&self, service: &str, scopes: &str) -> anyhow::Result<ServiceCredentials> {
-        let issuer = self.issuer.clone().context(
-            "internal.key_dir (BTI__INTERNAL__KEY_DIR) is required: this service calls others",
-        )?;
-        Ok(ServiceCredentials::new(issuer, service, scopes))
-    }
-
-    fn channel(&self, peer: &str) -> anyhow::Result<tonic::transport::Channel> {
-        let url = self.urls.get(peer).with_context(|| {
-            format!(
-                "peers.{peer} (BTI__PEERS__{}) is required",
-                peer.to_uppercase()
-            )
-        })?;
-        bti_runtime::client::lazy_channel(url)
-    }
-}
-
-async fn until_stopped(mut stop: watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
-}
-
-fn mount(
-    name: &str,
-    db: Db,
-    set: &mut ServiceSet,
-    peers: &Peers,
-    bus: &Arc<dyn events::EventBus>,
-    gateway_cfg: &bti_gateway::GatewayConfig,
-) -> anyhow::Result<Mounted> {
-    let outbox = OutboxSignal::default();
-    let mut background: Option<Background> = None;
-    let (name, migrations) = match name {
-        "directory" => {
-            let store = bti_directory::store::for_db(&db);
-            set.add(bti_directory::DirectoryApi::new(store, outbox.clone()).into_server());
-            ("directory", bti_directory::store::migrations())
-        }
-        "consent" => {
-            let directory = bti_runtime::peers::Directory::new(
-                peers.channel("directory")?,
-                peers.credentials("consent", "")?,
-            );
-            let api = bti_consent::ConsentApi::new(
-                bti_consent::store::for_db(&db),
-                directory,
-                outbox.clone(),
-            );
-            set.add(api.clone().into_server());
-            background = Some(Box::new(move |stop| {
-                tokio::spawn(api.run_expiry(EXPIRY_SWEEP, until_stopped(stop)))
-            }));
-            ("consent", bti_consent::store::migrations())
-        }
-        "caselog" => {
-            let peers = bti_caselog::Peers {
-                consent: bti_runtime::peers::ConsentChecker::new(
-                    peers.channel("consent")?,
-                    peers.credentials("caselog", "")?,
-                ),
-                directory: bti_runtime::peers::Directory::new(
-                    peers.channel("directory")?,
-                    peers.credentials("caselog", "")?,
-                ),
-            };
-            let api = bti_caselog::CaseLogApi::new(
-                bti_caselog::store::for_db(&db),
-                peers,
-                outbox.clone(),
-            );
-            set.add(api.clone().into_server());
-            // Closes logs whose consent was withdrawn, expired or narrowed.
-            let bus = bus.clone();
-            background = Some(Box::new(move |stop| {
-                tokio::spawn(api.run_consent_consumer(bus, until_stopped(stop)))
-            }));
-            ("caselog", bti_caselog::store::migrations())
-        }
-        "gateway" => {
-            let gateway_peers = bti_gateway::grpc::Peers {
-                directory: bti_runtime::peers::Directory::new(
-                    peers.channel("directory")?,
-                    peers.credentials("gateway", "")?,
-                ),
-                consent: bti_runtime::peers::ConsentChecker::new(
-                    peers.channel("consent")?,
-                    peers.credentials("gateway", "")?,
-                ),
-                relay: bti_gateway::relay::RelayLog::new(
-                    peers.channel("caselog")?,
-                    peers.credentials("gateway", bti_runtime::auth::SCOPE_GATEWAY)?,
-                ),
-            };
-            let api = bti_gateway::GatewayApi::new(
-                bti_gateway::store::for_db(&db),
-                gateway_peers,
-                outbox.clone(),
-                gateway_cfg.clone(),
-            );
-            set.add(api.clone().into_server());
-            background = Some(Box::new(move |stop| {
-                tokio::spawn(async move {
-                    let stopped = until_stopped(stop);
-                    tokio::pin!(stopped);
-                    let mut tick = tokio::time::interval(GATEWAY_SWEEP);
-                    loop {
-                        tokio::select! {
-                            _ = &mut stopped => break,
-                            _ = tick.tick() => {
-                                if let Err(e) = api.sweep().await {
-                                    tracing::warn!(error = %e, "gateway sweep failed");
-                                }
-                            }
-                        }
-                    }
-                })
-            }));
-            ("gateway", bti_gateway::store::migrations())
-        }
+/// Builds service `name` from its wiring: the one entry each service crate
+/// exports, shared with the test harnesses.
+fn build(name: &str, w: &Wiring) -> anyhow::Result<Service> {
+    Ok(match name {
+        "directory" => bti_directory::build(w)?.0,
+        "consent" => bti_consent::build(w)?.0,
+        "caselog" => bti_caselog::build(w)?.0,
+        "gateway" => bti_gateway::build(w)?.0,
         other => anyhow::bail!("unknown service {other}"),
-    };
-    Ok(Mounted {
-        name,
-        db,
-        migrations,
-        outbox,
-        background,
     })
 }
 
@@ -360,27 +213,17 @@ fn token_claims(
 
 async fn run(
     settings: Settings,
-    services: Vec<(&str, String)>,
+    services: Vec<(&'static str, String)>,
     dev: Option<(Arc<LocalIssuer>, PathBuf)>,
 ) -> anyhow::Result<()> {
     let verifier = Verifier::new(&settings.auth).await?;
     let bus = events::bus_from_config(&settings.events).await?;
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("listen on {}", settings.listen))?;
-    let local = listener.local_addr()?;
-    let peers = match &dev {
+    let (peers, issuer) = match &dev {
         // One process: every peer is this server, and the dev issuer signs.
-        Some((issuer, _)) => Peers {
-            urls: SERVICES
-                .iter()
-                .map(|s| (s.to_string(), format!("http://127.0.0.1:{}", local.port())))
-                .collect(),
-            issuer: Some(issuer.clone()),
-        },
-        None => Peers {
-            urls: settings.peers.clone(),
-            issuer: match &settings.internal.key_dir {
+        Some((issuer, _)) => (PeerUrls::ThisServer, Some(issuer.clone())),
+        None => (
+            PeerUrls::Configured(settings.peers.clone()),
+            match &settings.internal.key_dir {
                 Some(dir) => Some(Arc::new(LocalIssuer::open_named(
                     dir,
                     &settings.internal.issuer,
@@ -388,43 +231,30 @@ async fn run(
                 )?)),
                 None => None,
             },
-        },
+        ),
     };
-    let gateway_cfg: bti_gateway::GatewayConfig = settings.service_section("gateway")?;
-    let mut set = ServiceSet::new();
-    let mut mounted = Vec::new();
+    let max_connections = settings.database.max_connections;
+    let probe_every = std::time::Duration::from_secs(settings.server.db_probe_secs.max(1));
+    let host = Host::bind(HostOptions {
+        settings,
+        verifier,
+        bus,
+        clock: bti_runtime::clock::system(),
+        peers,
+        issuer,
+        probe_every,
+    })
+    .await?;
+    let mut built = Vec::new();
     for (name, url) in services {
-        let db = Db::connect(&url, settings.database.max_connections)
+        let db = Db::connect(&url, max_connections)
             .await
             .with_context(|| format!("connect the {name} database"))?;
-        mounted.push(mount(name, db, &mut set, &peers, &bus, &gateway_cfg)?);
+        built.push(build(name, &host.wiring(name, db))?);
     }
-    let running = server::start(
-        listener,
-        &settings.server,
-        verifier,
-        set,
-        server::shutdown_signal(),
-    )
-    .await?;
-    tracing::info!(addr = %running.local_addr, "listening; services NOT_SERVING until migrated");
-
-    let (stop_relays, relays_stopped) = watch::channel(false);
-    let mut relays = Vec::new();
-    for m in &mut mounted {
-        m.db.migrate(&m.migrations)
-            .await
-            .with_context(|| format!("migrate the {} database", m.name))?;
-        relays.push(tokio::spawn(events::run_relay(
-            m.db.clone(),
-            bus.clone(),
-            m.outbox.clone(),
-            until_stopped(relays_stopped.clone()),
-        )));
-        if let Some(start) = m.background.take() {
-            relays.push(start(relays_stopped.clone()));
-        }
-    }
+    let names: Vec<&str> = built.iter().map(|s| s.name).collect();
+    let running = host.start(built, server::shutdown_signal()).await?;
+    tracing::info!(addr = %running.local_addr, services = ?names, "migrated");
     // The demo world goes in before SERVING, so whoever waits for health can
     // use it; a failed seed is reported, not fatal.
     let demo = match &dev {
@@ -437,22 +267,12 @@ async fn run(
         },
         None => None,
     };
-    running.set_serving().await;
-    tracing::info!(services = ?mounted.iter().map(|m| m.name).collect::<Vec<_>>(), "serving");
+    running.open().await;
+    tracing::info!(services = ?names, "serving");
     if let Some((issuer, data_dir)) = &dev {
         print_dev_banner(running.local_addr, issuer, data_dir, demo.as_ref())?;
     }
-
-    running.wait().await?;
-    let _ = stop_relays.send(true);
-    for r in relays {
-        let _ = r.await;
-    }
-    for m in &mounted {
-        m.db.close().await;
-    }
-    tracing::info!("stopped");
-    Ok(())
+    running.wait().await
 }
 
 /// The demo world `bti dev` seeds through the services' own contracts, so the
@@ -584,6 +404,8 @@ fn print_dev_banner(
         exp: week,
         ..personas::operator()
     })?;
+    // People's and clients' tokens live at most a day (auth.max_token_lifetime_secs).
+    let half_day = chrono_now() + 12 * 3600;
     println!(
         r#"
 bti dev is serving {services} on {addr} (data in {dir})
@@ -607,12 +429,12 @@ Try it:
     );
     let Some(demo) = demo else { return Ok(()) };
     let client_token = issuer.sign(Claims {
-        exp: week,
+        exp: half_day,
         ..personas::client(demo.client_id, demo.org, &demo.scopes)
     })?;
     println!(
         r#"An external system: the demo client {client} is registered for the demo
-municipality {tenant}, which has one child. Its client-credentials token:
+municipality {tenant}, which has one child. Its client-credentials token (valid 12 hours):
 
   export CLIENT_TOKEN={client_token}
 

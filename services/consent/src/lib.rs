@@ -8,3 +8,22 @@ pub mod grpc;
 pub mod store;
 
 pub use grpc::ConsentApi;
+
+use bti_runtime::host::{Service, Task, Wiring};
+
+/// How often expiries are recorded (access is refused at the exact
+/// valid-until instant regardless; the sweep writes the revision and event).
+const EXPIRY_SWEEP: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The consent service on `w`'s database, with its expiry sweep.
+pub fn build(w: &Wiring) -> anyhow::Result<(Service, ConsentApi)> {
+    let api = ConsentApi::new(store::for_db(&w.db), w.peers.directory()?, w.outbox.clone());
+    let sweep = api.clone();
+    let service = Service::new(w, store::migrations())
+        .serve(api.clone().into_server())
+        .task(Task::every("expiry", EXPIRY_SWEEP, move || {
+            let sweep = sweep.clone();
+            async move { Ok(sweep.expire_due().await?) }
+        }));
+    Ok((service, api))
+}

@@ -4,33 +4,25 @@
 use bti_proto::directory::directory_service_client::DirectoryServiceClient;
 use bti_proto::directory::*;
 use bti_runtime::auth::{Claims, Role, personas};
-use bti_runtime::events::OutboxSignal;
-use bti_runtime::server::ServiceSet;
-use bti_runtime::testing::{TestDb, TestServer, expect_code, violated_fields, with_token};
+use bti_runtime::testing::{TestDb, TestHost, expect_code, violated_fields, with_token};
 use chrono::NaiveDate;
 use tonic::Code;
 use tonic::transport::Channel;
 
 struct Fixture {
-    server: TestServer,
+    server: TestHost,
     client: DirectoryServiceClient<Channel>,
     _db: TestDb,
 }
 
 impl Fixture {
     async fn start(db: TestDb) -> Self {
-        db.migrate(&bti_directory::store::migrations())
-            .await
-            .unwrap();
-        let mut set = ServiceSet::new();
-        set.add(
-            bti_directory::DirectoryApi::new(
-                bti_directory::store::for_db(&db),
-                OutboxSignal::default(),
-            )
-            .into_server(),
-        );
-        let server = TestServer::start(set).await;
+        let server = TestHost::start(|host| {
+            Ok(vec![
+                bti_directory::build(&host.wiring("directory", db.db.clone()))?.0,
+            ])
+        })
+        .await;
         let client = DirectoryServiceClient::new(server.channel.clone());
         Fixture {
             server,

@@ -25,8 +25,9 @@ use tonic::{Request, Response, Status};
 use crate::domain::*;
 use crate::fiks;
 use crate::limit::{ClientLimit, Limits};
-use crate::relay::{Attach, RelayLog};
 use crate::store::{Begun, GatewayStore, NewAttachment};
+use bti_runtime::peers::CaseLog as RelayLog;
+use bti_runtime::peers::caselog::Attach;
 
 /// Limits of the gateway, from the `[gateway]` configuration section.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]

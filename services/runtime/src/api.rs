@@ -204,13 +204,113 @@ pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
     }
 }
 
-/// Converts a protobuf timestamp to `chrono`, rejecting out-of-range values.
+/// Earliest and latest year a date or timestamp from a client may have:
+/// nothing in BTI work happens outside it, and both backends store it.
+pub const MIN_YEAR: i32 = 1900;
+pub const MAX_YEAR: i32 = 2200;
+
+fn in_window(year: i32) -> bool {
+    (MIN_YEAR..=MAX_YEAR).contains(&year)
+}
+
+/// Converts a protobuf timestamp to `chrono` at microsecond precision,
+/// refusing values outside the years [`MIN_YEAR`]–[`MAX_YEAR`].
 pub fn from_timestamp(
     field: &str,
     t: &prost_types::Timestamp,
 ) -> ApiResult<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32)
-        .ok_or_else(|| ApiError::invalid(field, "timestamp out of range"))
+    use chrono::{Datelike, SubsecRound};
+    let bad = || {
+        ApiError::invalid(
+            field,
+            format!("must be a time between the years {MIN_YEAR} and {MAX_YEAR}"),
+        )
+    };
+    if !(0..1_000_000_000).contains(&t.nanos) {
+        return Err(ApiError::invalid(field, "nanos must be 0 to 999,999,999"));
+    }
+    let at = chrono::DateTime::from_timestamp(t.seconds, t.nanos as u32).ok_or_else(bad)?;
+    if !in_window(at.year()) {
+        return Err(bad());
+    }
+    Ok(at.trunc_subsecs(6))
+}
+
+/// An optional timestamp field: `None` when unset.
+pub fn from_optional_timestamp(
+    field: &str,
+    t: Option<&prost_types::Timestamp>,
+) -> ApiResult<Option<chrono::DateTime<chrono::Utc>>> {
+    t.map(|t| from_timestamp(field, t)).transpose()
+}
+
+/// A `google.type.Date` for `d`.
+pub fn date(d: chrono::NaiveDate) -> Option<bti_proto::google::r#type::Date> {
+    use chrono::Datelike;
+    Some(bti_proto::google::r#type::Date {
+        year: d.year(),
+        month: d.month() as i32,
+        day: d.day() as i32,
+    })
+}
+
+/// A required `google.type.Date` field: a real calendar date between the
+/// years [`MIN_YEAR`] and [`MAX_YEAR`].
+pub fn parse_date(
+    field: &str,
+    d: Option<&bti_proto::google::r#type::Date>,
+) -> ApiResult<chrono::NaiveDate> {
+    check_date(d).map_err(|m| ApiError::invalid(field, m))
+}
+
+/// What is wrong with a date field, if anything (for [`crate::Violations::check`]).
+pub fn check_date(
+    d: Option<&bti_proto::google::r#type::Date>,
+) -> Result<chrono::NaiveDate, String> {
+    let d = d.ok_or("required: a valid date")?;
+    if !in_window(d.year) {
+        return Err(format!(
+            "the year must be between {MIN_YEAR} and {MAX_YEAR}"
+        ));
+    }
+    u32::try_from(d.month)
+        .ok()
+        .zip(u32::try_from(d.day).ok())
+        .and_then(|(m, day)| chrono::NaiveDate::from_ymd_opt(d.year, m, day))
+        .ok_or_else(|| "required: a valid date".to_string())
+}
+
+/// The wire value of the enum variant stored as `name` (its proto name), or 0.
+pub fn enum_of<E: Copy + Into<i32>>(parse: fn(&str) -> Option<E>, name: &str) -> i32 {
+    parse(name).map_or(0, Into::into)
+}
+
+/// Opens a handler: the caller's principal and the request message.
+pub fn unpack<T>(req: tonic::Request<T>) -> Result<(crate::auth::Principal, T), tonic::Status> {
+    let p = crate::auth::principal(&req)?;
+    Ok((p, req.into_inner()))
+}
+
+/// Ends a handler: the value as a response, or the error as a status.
+pub fn reply<T>(result: ApiResult<T>) -> Result<tonic::Response<T>, tonic::Status> {
+    result
+        .map(tonic::Response::new)
+        .map_err(tonic::Status::from)
+}
+
+/// Characters a text field may not hold: control characters other than tab
+/// and line breaks (a NUL cannot even be stored by PostgreSQL).
+pub fn has_forbidden_control(value: &str) -> bool {
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\t' | '\n' => {}
+            '\r' if chars.peek() == Some(&'\n') => {}
+            c if c.is_control() => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// A fingerprint of an encoded request, stored with its request id so a reused
@@ -281,6 +381,71 @@ mod tests {
         assert_eq!(page_size("p", 0).unwrap(), DEFAULT_PAGE_SIZE);
         assert_eq!(page_size("p", 10_000).unwrap(), MAX_PAGE_SIZE);
         assert!(page_size("p", -1).is_err());
+    }
+
+    #[test]
+    fn dates_outside_the_window_are_refused() {
+        use bti_proto::google::r#type::Date;
+        let d = |year, month, day| Some(Date { year, month, day });
+        assert!(parse_date("d", d(2026, 2, 28).as_ref()).is_ok());
+        assert!(parse_date("d", d(1900, 1, 1).as_ref()).is_ok());
+        assert!(parse_date("d", d(2200, 12, 31).as_ref()).is_ok());
+        for bad in [
+            d(0, 1, 1),
+            d(-1, 1, 1),
+            d(1899, 12, 31),
+            d(2201, 1, 1),
+            d(10000, 1, 1),
+            d(2026, 2, 30),
+            d(2026, 13, 1),
+            d(2026, -1, 1),
+            None,
+        ] {
+            assert!(parse_date("d", bad.as_ref()).is_err(), "{bad:?}");
+        }
+        let ts = |seconds| prost_types::Timestamp { seconds, nanos: 0 };
+        assert!(from_timestamp("t", &ts(1_790_000_000)).is_ok());
+        assert!(
+            from_timestamp("t", &ts(253_402_300_800)).is_err(),
+            "year 10000"
+        );
+        assert!(
+            from_timestamp("t", &ts(-2_300_000_000)).is_err(),
+            "year 1897"
+        );
+        assert!(
+            from_timestamp(
+                "t",
+                &prost_types::Timestamp {
+                    seconds: 0,
+                    nanos: -1
+                }
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn control_characters_but_tab_and_newlines_are_forbidden() {
+        for ok in [
+            "plain",
+            "tab\there",
+            "two\nlines",
+            "windows\r\nline",
+            "æøå ✓",
+        ] {
+            assert!(!has_forbidden_control(ok), "{ok:?}");
+        }
+        for bad in [
+            "a\u{0}b",
+            "bell\u{7}",
+            "lone\rreturn",
+            "esc\u{1b}[0m",
+            "del\u{7f}",
+            "c1\u{85}",
+        ] {
+            assert!(has_forbidden_control(bad), "{bad:?}");
+        }
     }
 
     #[test]

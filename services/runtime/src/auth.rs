@@ -143,6 +143,35 @@ pub fn principal<T>(req: &tonic::Request<T>) -> ApiResult<Principal> {
         .ok_or_else(|| ApiError::Unauthenticated("missing bearer token".into()))
 }
 
+/// Who called, as the application layer sees it: the verified principal and,
+/// over mutual TLS, the SHA-256 (hex) of the client's certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub principal: Principal,
+    pub certificate_sha256: Option<String>,
+}
+
+impl Caller {
+    pub fn of<T>(req: &tonic::Request<T>) -> ApiResult<Caller> {
+        use sha2::Digest;
+        Ok(Caller {
+            principal: principal(req)?,
+            certificate_sha256: req.peer_certs().and_then(|certs| {
+                certs
+                    .first()
+                    .map(|c| crate::api::hex(&sha2::Sha256::digest(c.as_ref())))
+            }),
+        })
+    }
+}
+
+impl std::ops::Deref for Caller {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.principal
+    }
+}
+
 /// Claims we read. Unknown claims are ignored.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Claims {
@@ -281,6 +310,21 @@ pub struct AuthConfig {
     /// Allowed clock skew.
     #[serde(default = "default_leeway")]
     pub leeway_secs: u64,
+    /// Longest lifetime (`exp` − `iat`) accepted for the tokens of people
+    /// and external clients.
+    #[serde(default = "default_max_lifetime")]
+    pub max_token_lifetime_secs: i64,
+    /// Longest lifetime accepted for service and operator tokens.
+    #[serde(default = "default_max_service_lifetime")]
+    pub max_service_token_lifetime_secs: i64,
+}
+
+fn default_max_lifetime() -> i64 {
+    24 * 3600
+}
+
+fn default_max_service_lifetime() -> i64 {
+    7 * 24 * 3600
 }
 
 fn default_audience() -> String {
@@ -297,6 +341,8 @@ impl Default for AuthConfig {
             audience: default_audience(),
             issuers: Vec::new(),
             leeway_secs: default_leeway(),
+            max_token_lifetime_secs: default_max_lifetime(),
+            max_service_token_lifetime_secs: default_max_service_lifetime(),
         }
     }
 }
@@ -324,6 +370,8 @@ struct IssuerKeys {
 pub struct Verifier {
     audience: String,
     leeway: u64,
+    max_lifetime: i64,
+    max_service_lifetime: i64,
     issuers: RwLock<Vec<IssuerKeys>>,
     http: reqwest::Client,
 }
@@ -336,6 +384,8 @@ impl Verifier {
         let verifier = Verifier {
             audience: config.audience.clone(),
             leeway: config.leeway_secs,
+            max_lifetime: config.max_token_lifetime_secs,
+            max_service_lifetime: config.max_service_token_lifetime_secs,
             issuers: RwLock::new(
                 config
                     .issuers
@@ -460,8 +510,21 @@ impl Verifier {
                 _ => unauth("invalid token"),
             }
         })?;
+        let (exp, iat) = (data.claims.exp, data.claims.iat);
         let principal = principal_from_claims(data.claims)
             .map_err(|m| ApiError::Unauthenticated(format!("token claims: {m}")))?;
+        // A stolen token must not work for ever: refuse lifetimes beyond the
+        // configured maximum, counted from issue (or from now, without `iat`).
+        let now = chrono::Utc::now().timestamp();
+        let max = if principal.is_service() {
+            self.max_service_lifetime
+        } else {
+            self.max_lifetime
+        };
+        if exp.saturating_sub(iat.unwrap_or(now).min(now)) > max.saturating_add(self.leeway as i64)
+        {
+            return Err(unauth("token lifetime exceeds the allowed maximum"));
+        }
         let allowed = &issuers[index].config.principals;
         if !allowed.is_empty() && !allowed.iter().any(|k| k == principal.kind()) {
             return Err(unauth("this issuer may not assert this kind of principal"));
@@ -943,6 +1006,49 @@ mod tests {
             .sign(personas::client("c1", "974760673", "bti:referrals.write"))
             .unwrap();
         assert!(verifier.verify(&global_aud).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn token_lifetimes_beyond_the_maximum_are_refused() {
+        let (_d, issuer, verifier) = setup().await;
+        let now = chrono::Utc::now().timestamp();
+        let with_exp = |exp: i64, claims: Claims| issuer.sign(Claims { exp, ..claims }).unwrap();
+        let employee = || personas::employee("e1", "4201", &[], &[Role::Employee]);
+        let client = || personas::client("c1", "974760673", "bti:referrals.write");
+        // A day is fine for people and clients; 2^62 is not, nor two days.
+        assert!(
+            verifier
+                .verify(&with_exp(now + 24 * 3600, employee()))
+                .await
+                .is_ok()
+        );
+        assert!(
+            verifier
+                .verify(&with_exp(now + 24 * 3600, client()))
+                .await
+                .is_ok()
+        );
+        for claims in [employee(), client()] {
+            for exp in [1i64 << 62, now + 2 * 24 * 3600] {
+                assert!(matches!(
+                    verifier.verify(&with_exp(exp, claims.clone())).await,
+                    Err(ApiError::Unauthenticated(m)) if m.contains("lifetime")
+                ));
+            }
+        }
+        // Service tokens may live a week (the dev operator token), not more.
+        assert!(
+            verifier
+                .verify(&with_exp(now + 7 * 24 * 3600, personas::operator()))
+                .await
+                .is_ok()
+        );
+        assert!(
+            verifier
+                .verify(&with_exp(1 << 62, personas::operator()))
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]

@@ -87,6 +87,14 @@ pub struct ServerConfig {
     /// Serve TLS (and accept client certificates) instead of plaintext h2c.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// How often each service's database is probed; health is NOT_SERVING
+    /// while it cannot be reached.
+    #[serde(default = "default_probe")]
+    pub db_probe_secs: u64,
+}
+
+fn default_probe() -> u64 {
+    2
 }
 
 /// Server TLS. With `client_ca_path`, clients may present a certificate
@@ -156,6 +164,7 @@ impl Default for ServerConfig {
             concurrency_limit: default_concurrency(),
             shutdown_grace_secs: default_drain(),
             tls: None,
+            db_probe_secs: default_probe(),
         }
     }
 }

@@ -339,6 +339,72 @@ impl Db {
     }
 }
 
+/// How a database error should be answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The connection or the server is gone or refusing: a retry may cure it.
+    Unavailable,
+    /// A serialization failure or deadlock: the client may retry.
+    Conflict,
+    /// A string the database cannot store (PostgreSQL refuses NUL).
+    BadText,
+    Other,
+}
+
+/// Sorts a sqlx error by what the client should be told.
+pub fn classify(err: &sqlx::Error) -> Failure {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => Failure::Unavailable,
+        sqlx::Error::Database(db) => {
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                let code = pg.code();
+                // Class 08: connection exception; 57P0x: shutting down or
+                // starting up; 53xxx: out of resources (connections).
+                if code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") {
+                    return Failure::Unavailable;
+                }
+                return match code {
+                    "40001" | "40P01" => Failure::Conflict,
+                    "22021" | "22P05" => Failure::BadText,
+                    _ => Failure::Other,
+                };
+            }
+            // SQLite's extended result code; the primary code is its low byte.
+            let code = db
+                .code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .unwrap_or_default();
+            match code & 0xff {
+                // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN
+                5 | 6 | 10 | 13 | 14 => Failure::Unavailable,
+                _ => Failure::Other,
+            }
+        }
+        _ => Failure::Other,
+    }
+}
+
+impl Db {
+    /// Whether the database answers now (a `SELECT 1` within `timeout`).
+    pub async fn ping(&self, timeout: Duration) -> anyhow::Result<()> {
+        let query = async {
+            match self {
+                Db::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.map(drop),
+                Db::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(drop),
+            }
+        };
+        match tokio::time::timeout(timeout, query).await {
+            Ok(r) => Ok(r?),
+            Err(_) => anyhow::bail!("the database did not answer within {timeout:?}"),
+        }
+    }
+}
+
 /// Maps a failed write: a unique violation is ALREADY_EXISTS for `resource`, a
 /// foreign-key violation is FAILED_PRECONDITION (something it refers to is
 /// gone); anything else is internal.

@@ -29,6 +29,9 @@ pub type ApiResult<T> = Result<T, ApiError>;
 pub enum ApiError {
     #[error("invalid argument")]
     InvalidArgument(Vec<FieldViolation>),
+    /// The request bytes are not a valid message of the method's type.
+    #[error("{0}")]
+    Malformed(String),
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0} already exists")]
@@ -95,6 +98,7 @@ impl ApiError {
     fn reason(&self) -> &'static str {
         match self {
             ApiError::InvalidArgument(_) => "INVALID_ARGUMENT",
+            ApiError::Malformed(_) => "MALFORMED_REQUEST",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::AlreadyExists(_) => "ALREADY_EXISTS",
             ApiError::FailedPrecondition { reason, .. }
@@ -111,12 +115,23 @@ impl ApiError {
 }
 
 impl From<sqlx::Error> for ApiError {
+    /// What a retry may cure (a lost or refused connection, a pool exhausted,
+    /// a busy SQLite file, a database shutting down) is UNAVAILABLE; a
+    /// serialization failure or deadlock is ABORTED; a string the database
+    /// cannot store is INVALID_ARGUMENT. The rest is INTERNAL.
     fn from(err: sqlx::Error) -> Self {
-        match &err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
-                ApiError::Unavailable("database unavailable".into())
+        match crate::db::classify(&err) {
+            crate::db::Failure::Unavailable => {
+                tracing::warn!(error = %err, "database unavailable");
+                ApiError::Unavailable("the database is unavailable; retry".into())
             }
-            _ => ApiError::Internal(err.into()),
+            crate::db::Failure::Conflict => {
+                ApiError::Aborted("a concurrent change won; retry".into())
+            }
+            crate::db::Failure::BadText => {
+                ApiError::invalid("request", "contains characters that cannot be stored")
+            }
+            crate::db::Failure::Other => ApiError::Internal(err.into()),
         }
     }
 }
@@ -132,6 +147,7 @@ impl From<ApiError> for Status {
                 }
                 Code::InvalidArgument
             }
+            ApiError::Malformed(_) => Code::InvalidArgument,
             ApiError::NotFound(name) => {
                 metadata.insert("resource".to_string(), name.clone());
                 Code::NotFound
@@ -208,10 +224,13 @@ impl Violations {
         });
     }
 
-    /// Adds a "required" violation when `value` is empty after trimming.
+    /// Adds a "required" violation when `value` is empty after trimming, or
+    /// one for control characters.
     pub fn require(&mut self, field: &str, value: &str) {
         if value.trim().is_empty() {
             self.add(field, "required");
+        } else {
+            self.controls(field, value);
         }
     }
 
@@ -219,8 +238,27 @@ impl Violations {
     pub fn text(&mut self, field: &str, value: &str, max_chars: usize) {
         if value.trim().is_empty() {
             self.add(field, "required");
-        } else if value.chars().count() > max_chars {
+        } else {
+            self.optional_text(field, value, max_chars);
+        }
+    }
+
+    /// Adds a violation for an optional text field that is too long or holds
+    /// control characters (other than tab and line breaks).
+    pub fn optional_text(&mut self, field: &str, value: &str, max_chars: usize) {
+        if value.chars().count() > max_chars {
             self.add(field, format!("at most {max_chars} characters"));
+        } else {
+            self.controls(field, value);
+        }
+    }
+
+    fn controls(&mut self, field: &str, value: &str) {
+        if crate::api::has_forbidden_control(value) {
+            self.add(
+                field,
+                "must not contain control characters other than tab and line breaks",
+            );
         }
     }
 

@@ -5,13 +5,17 @@
 pub mod api;
 pub mod auth;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod deadline;
 pub mod error;
 pub mod events;
+pub mod host;
 pub mod ids;
+pub mod names;
 pub mod peers;
+pub mod screen;
 pub mod server;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -66,6 +66,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// The health reporter, for reporting services and tasks by name.
+    pub fn health(&self) -> HealthReporter {
+        self.health.clone()
+    }
+
     /// Marks every mounted service (and the server as a whole) SERVING.
     pub async fn set_serving(&self) {
         self.set_all(ServingStatus::Serving).await;
@@ -171,6 +176,7 @@ pub async fn start(
             cfg.concurrency_limit,
         ))
         .layer(AuthLayer::new(verifier))
+        .layer(crate::screen::ScreenLayer::new()?)
         .add_routes(set.routes.routes());
     // No Nagle: a response spanning several segments would otherwise wait on
     // the client's delayed ACK (~40 ms); found by bti-bench.

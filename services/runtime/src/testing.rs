@@ -210,6 +210,122 @@ impl TestServer {
     }
 }
 
+/// Every service under test on one real server, wired by the same
+/// [`crate::host`] as `bti dev` and `bti serve`: a fresh dev issuer that the
+/// server trusts and that signs the services' calls to each other, the
+/// in-process bus, and (unless given) the system clock. Relays, tasks and
+/// probes run as in production.
+pub struct TestHost {
+    pub addr: std::net::SocketAddr,
+    pub issuer: Arc<LocalIssuer>,
+    pub channel: Channel,
+    pub bus: Arc<dyn crate::events::EventBus>,
+    running: Option<crate::host::Running>,
+    _dir: TempDir,
+}
+
+/// Options of a [`TestHost`].
+pub struct TestHostOptions {
+    pub settings: crate::config::Settings,
+    pub clock: crate::clock::SharedClock,
+    pub bus: Arc<dyn crate::events::EventBus>,
+}
+
+impl Default for TestHostOptions {
+    fn default() -> Self {
+        TestHostOptions {
+            settings: crate::config::Settings::load_with_env(None, []).expect("default settings"),
+            clock: crate::clock::system(),
+            bus: Arc::new(crate::events::InProcessBus::default()),
+        }
+    }
+}
+
+impl TestHost {
+    /// Starts the services `build` makes from the host's wiring, and opens.
+    pub async fn start(
+        build: impl FnOnce(&crate::host::Host) -> anyhow::Result<Vec<crate::host::Service>>,
+    ) -> Self {
+        Self::start_with(TestHostOptions::default(), build).await
+    }
+
+    pub async fn start_with(
+        options: TestHostOptions,
+        build: impl FnOnce(&crate::host::Host) -> anyhow::Result<Vec<crate::host::Service>>,
+    ) -> Self {
+        let dir = TempDir::new("bti-test-host");
+        let issuer = Arc::new(LocalIssuer::open(dir.path()).expect("dev issuer"));
+        let mut settings = options.settings;
+        settings.listen = "127.0.0.1:0".parse().expect("addr");
+        settings.auth.issuers.push(issuer.issuer_config());
+        let verifier = Verifier::new(&settings.auth).await.expect("verifier");
+        let bus = options.bus.clone();
+        let host = crate::host::Host::bind(crate::host::HostOptions {
+            settings,
+            verifier,
+            bus: options.bus,
+            clock: options.clock,
+            peers: crate::host::PeerUrls::ThisServer,
+            issuer: Some(issuer.clone()),
+            probe_every: std::time::Duration::from_millis(500),
+        })
+        .await
+        .expect("bind");
+        let services = build(&host).expect("build services");
+        let running = host
+            .start(services, std::future::pending())
+            .await
+            .expect("start host");
+        running.open().await;
+        let addr = running.local_addr;
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        TestHost {
+            addr,
+            issuer,
+            channel,
+            bus,
+            running: Some(running),
+            _dir: dir,
+        }
+    }
+
+    pub fn token(&self, claims: Claims) -> String {
+        self.issuer.sign(claims).expect("sign")
+    }
+
+    /// A request carrying a bearer token for `claims`.
+    pub fn request<T>(&self, message: T, claims: Claims) -> tonic::Request<T> {
+        with_token(message, &self.token(claims))
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await.expect("clean shutdown");
+        }
+    }
+}
+
+/// Waits (polling, up to 10 s) until `check` holds; for effects of
+/// background work such as an event being consumed.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 pub use crate::client::with_token;
 
 /// Asserts a call failed with `code`, returning the status for further checks.

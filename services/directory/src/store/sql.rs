@@ -5,7 +5,6 @@
 macro_rules! directory_sql_store {
     ($store:ident, $db:ty) => {
         use async_trait::async_trait;
-        use bti_runtime::api::parse_name;
         use bti_runtime::db::{Claim, Plumbing, check_versioned, write_error};
         use bti_runtime::events::OutboxEvent;
         use bti_runtime::{ApiError, ApiResult};
@@ -50,8 +49,8 @@ macro_rules! directory_sql_store {
                 let mut tx = match self.start_create("CreateTenant", &name, idem).await? {
                     Ok(tx) => tx,
                     Err(existing) => {
-                        let ids = parse_name("name", &existing, TENANT_PATTERN)?;
-                        return self.get_tenant(ids[0]).await?.ok_or(ApiError::NotFound(existing));
+                        let n = TenantName::parse("name", &existing)?;
+                        return self.get_tenant(&n.tenant).await?.ok_or(ApiError::NotFound(existing));
                     }
                 };
                 sqlx::query(
@@ -116,8 +115,8 @@ macro_rules! directory_sql_store {
                 let mut tx = match self.start_create("CreateUnit", &name, idem).await? {
                     Ok(tx) => tx,
                     Err(existing) => {
-                        let ids = parse_name("name", &existing, UNIT_PATTERN)?;
-                        return self.get_unit(ids[0], ids[1]).await?.ok_or(ApiError::NotFound(existing));
+                        let n = UnitName::parse("name", &existing)?;
+                        return self.get_unit(&n.tenant, &n.unit).await?.ok_or(ApiError::NotFound(existing));
                     }
                 };
                 sqlx::query(
@@ -191,9 +190,9 @@ macro_rules! directory_sql_store {
                 let mut tx = match self.start_create("CreateMember", &name, idem).await? {
                     Ok(tx) => tx,
                     Err(existing) => {
-                        let ids = parse_name("name", &existing, MEMBER_PATTERN)?;
+                        let n = MemberName::parse("name", &existing)?;
                         return self
-                            .get_member(ids[0], ids[1], ids[2])
+                            .get_member(&n.tenant, &n.unit, &n.member)
                             .await?
                             .ok_or(ApiError::NotFound(existing));
                     }
@@ -287,13 +286,16 @@ macro_rules! directory_sql_store {
                 let mut tx = match self.start_create("CreatePerson", &name, idem).await? {
                     Ok(tx) => tx,
                     Err(existing) => {
-                        let ids = parse_name("name", &existing, PERSON_PATTERN)?;
-                        return self.get_person(ids[0], ids[1]).await?.ok_or(ApiError::NotFound(existing));
+                        let n = PersonName::parse("name", &existing)?;
+                        return self.get_person(&n.tenant, &n.person).await?.ok_or(ApiError::NotFound(existing));
                     }
                 };
-                sqlx::query(
+                // ON CONFLICT: a duplicate national id must not raise a unique
+                // violation, which PostgreSQL would log with the key's value.
+                let inserted = sqlx::query(
                     "INSERT INTO persons (tenant, id, kind, national_id, given_name, family_name, birth_date, \
-                     version, create_time, update_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                     version, create_time, update_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT DO NOTHING",
                 )
                 .bind(&r.tenant)
                 .bind(&r.id)
@@ -307,9 +309,16 @@ macro_rules! directory_sql_store {
                 .bind(r.update_time)
                 .execute(&mut *tx)
                 .await
-                // The only unique key besides the fresh id is the national id;
-                // the error names the tenant, never the number.
-                .map_err(|e| write_error(e, &format!("a person with this national id in {}", tenant_name(&r.tenant))))?;
+                .map_err(|e| write_error(e, &name))?
+                .rows_affected();
+                if inserted == 0 {
+                    // The id is fresh, so the national id is taken; the error
+                    // names the tenant, never the number.
+                    return Err(ApiError::AlreadyExists(format!(
+                        "a person with this national id in {}",
+                        tenant_name(&r.tenant)
+                    )));
+                }
                 self.finish(tx, &event).await?;
                 Ok(r.clone())
             }
@@ -379,9 +388,9 @@ macro_rules! directory_sql_store {
                 let mut tx = match self.start_create("CreateGuardianship", &name, idem).await? {
                     Ok(tx) => tx,
                     Err(existing) => {
-                        let ids = parse_name("name", &existing, GUARDIANSHIP_PATTERN)?;
+                        let n = GuardianshipName::parse("name", &existing)?;
                         return self
-                            .get_guardianship(ids[0], ids[1], ids[2])
+                            .get_guardianship(&n.tenant, &n.person, &n.guardianship)
                             .await?
                             .ok_or(ApiError::NotFound(existing));
                     }

@@ -2,8 +2,10 @@
 //! contracts, signed as the calling service. Plumbing only: each service
 //! decides what the answers mean.
 
+pub mod caselog;
 pub mod consent;
 pub mod directory;
 
+pub use caselog::CaseLog;
 pub use consent::ConsentChecker;
 pub use directory::Directory;

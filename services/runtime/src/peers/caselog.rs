@@ -1,24 +1,23 @@
-//! What the gateway asks the relay log, over its gRPC contract, as the
-//! `gateway` service with the gateway scope: a subject's active log (names
-//! and holder only), attaching a referral, lifting a restriction, and a
-//! summary for a client.
+//! What services ask the relay log, over its gRPC contract: a subject's
+//! active log (names and holder only), and, for the gateway with its scope,
+//! attaching a referral, lifting a restriction, and a summary for a client.
 
+use crate::client::ServiceCredentials;
+use crate::{ApiError, ApiResult};
 use bti_proto::caselog::case_log_service_client::CaseLogServiceClient;
 use bti_proto::caselog::{
     AttachReferralRequest, AttachedReferral, CaseLogState, CaseLogSummary,
     GetCaseLogSummaryRequest, LiftReferralRestrictionRequest, ListCaseLogsRequest,
 };
-use bti_runtime::client::ServiceCredentials;
-use bti_runtime::{ApiError, ApiResult};
 use tonic::Code;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 type Client = CaseLogServiceClient<InterceptedService<Channel, ServiceCredentials>>;
 
-/// The relay log, as the gateway sees it.
+/// The relay log, as its callers see it.
 #[derive(Clone)]
-pub struct RelayLog {
+pub struct CaseLog {
     client: Client,
 }
 
@@ -45,9 +44,9 @@ fn unavailable(status: tonic::Status) -> ApiError {
     ApiError::Unavailable("the relay log could not be reached".into())
 }
 
-impl RelayLog {
+impl CaseLog {
     pub fn new(channel: Channel, credentials: ServiceCredentials) -> Self {
-        RelayLog {
+        CaseLog {
             client: CaseLogServiceClient::with_interceptor(channel, credentials),
         }
     }
