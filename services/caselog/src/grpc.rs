@@ -13,7 +13,7 @@ use bti_runtime::auth::{Principal, Role, principal};
 use bti_runtime::db::Idem;
 use bti_runtime::events::{OutboxEvent, OutboxSignal};
 use bti_runtime::{ApiError, ApiResult, Violations};
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use tonic::{Request, Response, Status};
 
 use crate::access::{
@@ -38,13 +38,7 @@ fn enum_of<E: Copy + Into<i32>>(parse: fn(&str) -> Option<E>, s: &str) -> i32 {
     parse(s).map_or(0, Into::into)
 }
 
-fn date(d: NaiveDate) -> Option<Date> {
-    Some(Date {
-        year: d.year(),
-        month: d.month() as i32,
-        day: d.day() as i32,
-    })
-}
+use bti_runtime::api::date;
 
 fn parse_date(field: &str, d: Option<&Date>) -> ApiResult<NaiveDate> {
     d.and_then(|d| NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32))
@@ -81,6 +75,8 @@ fn case_log_msg(r: &CaseLogRecord, entries: &[EntryRecord]) -> CaseLog {
         create_time: Some(timestamp(r.create_time)),
         update_time: Some(timestamp(r.update_time)),
         etag: etag(r.version),
+        // Stored from the relay log's next migration on.
+        concern_area: 0,
     }
 }
 
@@ -547,6 +543,9 @@ impl CaseLogApi {
                     unit: c.unit.clone(),
                     level: c.level,
                     holder: employee.clone(),
+                    holder_unit: c.unit.clone(),
+                    concern_degree: degree.expect("validated") as i32,
+                    concern_area: c.concern_area,
                 },
             )],
         };
@@ -764,6 +763,7 @@ impl CaseLogApi {
                 &CaseLogClosed {
                     case_log: name.clone(),
                     reason: reason as i32,
+                    holder: log.holder.clone(),
                 },
             )],
             ..Default::default()
@@ -825,6 +825,7 @@ impl CaseLogApi {
                     entry: name.clone(),
                     kind: e.kind,
                     corrects: e.corrects.clone(),
+                    author_unit: record.author_unit.clone(),
                 },
             )],
         };
@@ -1300,6 +1301,8 @@ impl CaseLogApi {
                         measure: name.clone(),
                         responsible_unit: record.responsible_unit.clone(),
                         state: MeasureState::Active as i32,
+                        evaluate_by_date: date(record.evaluate_by_date),
+                        responsible_professional: record.responsible_professional.clone(),
                     },
                 )],
             })
@@ -1410,6 +1413,8 @@ impl CaseLogApi {
                     measure: m.name.clone(),
                     responsible_unit: record.responsible_unit.clone(),
                     state,
+                    evaluate_by_date: date(record.evaluate_by_date),
+                    responsible_professional: record.responsible_professional.clone(),
                 },
             )],
             ..Default::default()
@@ -1502,6 +1507,7 @@ impl CaseLogApi {
                     &EvaluationRecorded {
                         evaluation: name.clone(),
                         decision: decision as i32,
+                        measure: r.parent.clone(),
                     },
                 )],
             })
@@ -1558,6 +1564,7 @@ impl CaseLogApi {
                         participant: name.clone(),
                         unit: record.unit.clone(),
                         removed: false,
+                        professional: record.professional.clone(),
                     },
                 )],
             })
@@ -1597,6 +1604,7 @@ impl CaseLogApi {
                     participant: name.to_string(),
                     unit: record.unit.clone(),
                     removed: record.removed,
+                    professional: record.professional.clone(),
                 },
             )],
             ..Default::default()
@@ -1752,6 +1760,8 @@ impl CaseLogApi {
             &HandoverDecided {
                 handover: name.to_string(),
                 state: outcome as i32,
+                to_professional: h.to_professional.clone(),
+                from_professional: h.from_professional.clone(),
             },
         )];
         let transfer = if h.transfer.is_empty() {
@@ -1780,6 +1790,7 @@ impl CaseLogApi {
                     to_professional: h.to_professional.clone(),
                     to_unit: h.to_unit.clone(),
                     reassigned: false,
+                    former_holder_stays: false,
                 },
             ));
         }
@@ -1799,6 +1810,7 @@ impl CaseLogApi {
                     transfer: tname.clone(),
                     to_unit: tr.to_unit.clone(),
                     state: state as i32,
+                    to_professional: tr.to_professional.clone(),
                 },
             ));
             ops.push(Op::UpdateTransfer {
@@ -1916,6 +1928,7 @@ impl CaseLogApi {
                     to_professional: log.holder.clone(),
                     to_unit: log.holder_unit.clone(),
                     reassigned: true,
+                    former_holder_stays: false,
                 },
             )],
             ..Default::default()
@@ -2014,6 +2027,7 @@ impl CaseLogApi {
                             transfer: name.clone(),
                             to_unit: record.to_unit.clone(),
                             state: TransferState::Pending as i32,
+                            to_professional: record.to_professional.clone(),
                         },
                     ),
                     self.offered_event(&a, &handover),

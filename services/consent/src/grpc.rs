@@ -375,6 +375,7 @@ impl ConsentApi {
                 subject: c.subject.clone(),
                 purpose: c.purpose,
                 covered_units: units.clone(),
+                valid_until: record.valid_until.map(timestamp),
             },
         );
         let saved = self
@@ -532,6 +533,7 @@ impl ConsentApi {
                 subject: record.subject.clone(),
                 added_units: added,
                 removed_units: removed,
+                valid_until: record.valid_until.map(timestamp),
             },
         );
         let saved = self.store.change_consent(&record, &units, &rev, ev).await?;
@@ -841,6 +843,8 @@ impl ConsentApi {
                 representation: name.clone(),
                 subject: record.subject.clone(),
                 representative_unit: record.representative_unit.clone(),
+                guardian: record.guardian.clone(),
+                representative: record.representative.clone(),
             },
         );
         let saved = self.store.create_representation(&record, &idem, ev).await?;
