@@ -106,11 +106,12 @@ impl Fx {
                 .into_server(),
             );
             set.add(
-                bti_consent::ConsentApi::new(
+                bti_consent::api::Api(bti_consent::App::new(
                     c,
                     Directory::new(lazy_channel(url).unwrap(), creds("consent")),
                     OutboxSignal::default(),
-                )
+                    bti_runtime::clock::system(),
+                ))
                 .into_server(),
             );
             let peers = bti_caselog::Peers {

@@ -4,9 +4,9 @@
 //! expiry.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
-use bti_consent::ConsentApi;
 use bti_proto::consent::consent_method::Method;
 use bti_proto::consent::consent_service_client::ConsentServiceClient;
 use bti_proto::consent::*;
@@ -16,10 +16,10 @@ use bti_proto::directory::{
     Guardianship, Person, PersonKind, Tenant, TenantSettings, Unit, UnitType,
 };
 use bti_runtime::auth::{Claims, Role, personas};
-use bti_runtime::client::{ServiceCredentials, lazy_channel};
-use bti_runtime::events::OutboxSignal;
-use bti_runtime::server::ServiceSet;
-use bti_runtime::testing::{TestDb, TestServer, expect_code, outbox_types, violated_fields};
+use bti_runtime::clock::ManualClock;
+use bti_runtime::testing::{
+    TestDb, TestHost, TestHostOptions, eventually, expect_code, outbox_types, violated_fields,
+};
 use chrono::{Datelike, NaiveDate};
 use tonic::Code;
 use tonic::transport::Channel;
@@ -40,10 +40,11 @@ struct Family {
 }
 
 struct Fx {
-    server: TestServer,
+    server: TestHost,
     consent: ConsentServiceClient<Channel>,
-    api: ConsentApi,
+    api: bti_consent::App,
     consent_db: TestDb,
+    clock: ManualClock,
     f: Family,
     _directory_db: TestDb,
 }
@@ -107,42 +108,31 @@ fn new_consent(subject: &str, grantors: Vec<Grantor>, units: &[&str]) -> CreateC
 impl Fx {
     async fn start(db: TestDb, require_all: bool) -> Fx {
         let consent_db = db.another().await;
-        db.migrate(&bti_directory::store::migrations())
-            .await
-            .unwrap();
-        consent_db
-            .migrate(&bti_consent::store::migrations())
-            .await
-            .unwrap();
-        let directory_store = bti_directory::store::for_db(&db);
-        let consent_store = bti_consent::store::for_db(&consent_db);
-        let mut api_slot = None;
-        let server = TestServer::start_with(|url, issuer| {
-            let directory = bti_runtime::peers::Directory::new(
-                lazy_channel(url).unwrap(),
-                ServiceCredentials::new(issuer, "consent", ""),
-            );
-            let api = ConsentApi::new(consent_store, directory, OutboxSignal::default());
-            api_slot = Some(api.clone());
-            let mut set = ServiceSet::new();
-            set.add(
-                bti_directory::api::Api(bti_directory::App::new(
-                    directory_store,
-                    OutboxSignal::default(),
-                    bti_runtime::clock::system(),
-                ))
-                .into_server(),
-            );
-            set.add(api.into_server());
-            set
-        })
+        let clock = ManualClock::starting_now();
+        let mut app = None;
+        let server = TestHost::start_with(
+            TestHostOptions {
+                clock: clock.shared(),
+                ..Default::default()
+            },
+            |host| {
+                let (consent, a) =
+                    bti_consent::build(&host.wiring("consent", consent_db.db.clone()))?;
+                app = Some(a);
+                Ok(vec![
+                    bti_directory::build(&host.wiring("directory", db.db.clone()))?.0,
+                    consent,
+                ])
+            },
+        )
         .await;
         let consent = ConsentServiceClient::new(server.channel.clone());
         let f = seed(&server, require_all).await;
         Fx {
             consent,
-            api: api_slot.unwrap(),
+            api: app.unwrap(),
             consent_db,
+            clock,
             f,
             server,
             _directory_db: db,
@@ -186,7 +176,7 @@ impl Fx {
     }
 }
 
-async fn seed(server: &TestServer, require_all: bool) -> Family {
+async fn seed(server: &TestHost, require_all: bool) -> Family {
     let mut d = DirectoryServiceClient::new(server.channel.clone());
     d.create_tenant(server.request(
         CreateTenantRequest {
@@ -433,30 +423,37 @@ bti_runtime::backend_tests! {
         let fx = Arc::new(Fx::start(db, false).await);
         let granted = fx.grant(&[SCHOOL, NURSE, PPT]).await;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let calls = Arc::new(AtomicUsize::new(0));
         let mut readers = Vec::new();
         for unit in [SCHOOL, NURSE, PPT] {
             for _ in 0..4 {
-                let (fx, stop) = (fx.clone(), stop.clone());
+                let (fx, stop, calls) = (fx.clone(), stop.clone(), calls.clone());
                 readers.push(tokio::spawn(async move {
                     let mut seen = Vec::new();
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    while !stop.load(Ordering::Relaxed) {
                         let started = Instant::now();
                         let allowed = fx.check(unit).await.allowed;
                         seen.push((started, allowed));
+                        calls.fetch_add(1, Ordering::Relaxed);
                     }
                     seen
                 }));
             }
         }
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        // Wait (by count, not by time) until every reader is busy.
+        eventually("the readers made 48 calls", || async { calls.load(Ordering::Relaxed) >= 48 }).await;
         let withdrawn = fx.consent.clone().withdraw_consent(fx.req(
             WithdrawConsentRequest { name: granted.name.clone(), reason: "we manage".into(), etag: String::new() },
             fx.mother(),
         )).await.unwrap().into_inner();
         let returned = Instant::now();
+        let at_withdrawal = calls.load(Ordering::Relaxed);
         assert_eq!(withdrawn.state, ConsentState::Withdrawn as i32);
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        eventually("the readers made 48 more calls", || async {
+            calls.load(Ordering::Relaxed) >= at_withdrawal + 48
+        })
+        .await;
+        stop.store(true, Ordering::Relaxed);
         let (mut before, mut after, mut leaked) = (0, 0, 0);
         for r in readers {
             for (started, allowed) in r.await.unwrap() {
@@ -487,14 +484,16 @@ bti_runtime::backend_tests! {
     async fn expiry_stops_coverage_at_valid_until_and_is_recorded(db) {
         let fx = Fx::start(db, false).await;
         let mut req = new_consent(&fx.f.child, vec![guardian(&fx.f.mother)], &[SCHOOL]);
-        let until = chrono::Utc::now() + chrono::Duration::milliseconds(700);
+        use bti_runtime::clock::Clock;
+        let until = fx.clock.now() + chrono::Duration::days(90);
         req.consent.as_mut().unwrap().valid_until = Some(bti_runtime::api::timestamp(until));
         let granted = fx.consent.clone().create_consent(fx.req(req, teacher())).await.unwrap().into_inner();
         assert!(fx.check(SCHOOL).await.allowed);
-        while chrono::Utc::now() <= until {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        // Refused at once, before any sweep ran.
+        fx.clock.set(until - chrono::Duration::microseconds(1));
+        assert!(fx.check(SCHOOL).await.allowed, "covered until the last instant");
+        assert_eq!(fx.api.expire_due().await.unwrap(), 0, "nothing to record before valid_until");
+        fx.clock.set(until);
+        // Refused at the valid-until instant, before any sweep ran.
         assert_eq!(fx.check(SCHOOL).await.denial_reason, DenialReason::Expired as i32);
         assert_eq!(fx.api.expire_due().await.unwrap(), 1);
         assert_eq!(fx.api.expire_due().await.unwrap(), 0, "a second sweep finds nothing");
@@ -502,6 +501,30 @@ bti_runtime::backend_tests! {
         assert_eq!(now.state, ConsentState::Expired as i32);
         assert!(now.revision.ends_with("/revisions/2"));
         assert_eq!(outbox_types(&fx.consent_db).await.last().unwrap(), "bti.consent.v1.ConsentExpired");
+    }
+
+    async fn years_outside_1900_to_2200_and_control_characters_are_refused(db) {
+        let fx = Fx::start(db, false).await;
+        let mut c = fx.consent.clone();
+        let mut far = new_consent(&fx.f.child, vec![guardian(&fx.f.mother)], &[SCHOOL]);
+        // 1 January 10000.
+        far.consent.as_mut().unwrap().valid_until = Some(prost_types::Timestamp { seconds: 253_402_300_800, nanos: 0 });
+        let s = expect_code(c.create_consent(fx.req(far, teacher())).await, Code::InvalidArgument);
+        assert_eq!(violated_fields(&s), ["consent.valid_until"]);
+        let mut form_with_nul = new_consent(&fx.f.child, vec![guardian(&fx.f.mother)], &[SCHOOL]);
+        form_with_nul.consent.as_mut().unwrap().method = Some(ConsentMethod {
+            method: Some(Method::SignedForm(SignedForm { document_reference: "arkiv\u{0}1".into(), content_sha256: "a".repeat(64) })),
+        });
+        let s = expect_code(c.create_consent(fx.req(form_with_nul, teacher())).await, Code::InvalidArgument);
+        assert_eq!(violated_fields(&s), ["consent.method.signed_form.document_reference"]);
+        assert!(outbox_types(&fx.consent_db).await.is_empty(), "nothing was written");
+        let granted = fx.grant(&[SCHOOL]).await;
+        let s = expect_code(c.withdraw_consent(fx.req(
+            WithdrawConsentRequest { name: granted.name.clone(), reason: "nei\u{7}".into(), etag: String::new() },
+            fx.mother(),
+        )).await, Code::InvalidArgument);
+        assert_eq!(violated_fields(&s), ["reason"]);
+        assert!(fx.check(SCHOOL).await.allowed, "a refused withdrawal changes nothing");
     }
 
     async fn a_guardian_lets_a_professional_represent_them(db) {

@@ -138,11 +138,12 @@ impl Gx {
                 .into_server(),
             );
             set.add(
-                bti_consent::ConsentApi::new(
+                bti_consent::api::Api(bti_consent::App::new(
                     c,
                     Directory::new(ch(), creds("consent", "")),
                     OutboxSignal::default(),
-                )
+                    bti_runtime::clock::system(),
+                ))
                 .into_server(),
             );
             let peers = bti_caselog::Peers {

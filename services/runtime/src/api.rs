@@ -219,21 +219,30 @@ pub fn from_timestamp(
     field: &str,
     t: &prost_types::Timestamp,
 ) -> ApiResult<chrono::DateTime<chrono::Utc>> {
+    check_timestamp(t).map_err(|m| ApiError::invalid(field, m))
+}
+
+/// What is wrong with a timestamp, if anything (for [`crate::Violations::check`]).
+pub fn check_timestamp(
+    t: &prost_types::Timestamp,
+) -> Result<chrono::DateTime<chrono::Utc>, String> {
     use chrono::{Datelike, SubsecRound};
-    let bad = || {
-        ApiError::invalid(
-            field,
-            format!("must be a time between the years {MIN_YEAR} and {MAX_YEAR}"),
-        )
-    };
+    let window = || format!("must be a time between the years {MIN_YEAR} and {MAX_YEAR}");
     if !(0..1_000_000_000).contains(&t.nanos) {
-        return Err(ApiError::invalid(field, "nanos must be 0 to 999,999,999"));
+        return Err("nanos must be 0 to 999,999,999".into());
     }
-    let at = chrono::DateTime::from_timestamp(t.seconds, t.nanos as u32).ok_or_else(bad)?;
+    let at = chrono::DateTime::from_timestamp(t.seconds, t.nanos as u32).ok_or_else(window)?;
     if !in_window(at.year()) {
-        return Err(bad());
+        return Err(window());
     }
     Ok(at.trunc_subsecs(6))
+}
+
+/// An optional timestamp (for [`crate::Violations::check`]): `None` when unset.
+pub fn check_optional_timestamp(
+    t: Option<&prost_types::Timestamp>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+    t.map(check_timestamp).transpose()
 }
 
 /// An optional timestamp field: `None` when unset.

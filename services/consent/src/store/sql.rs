@@ -93,8 +93,8 @@ macro_rules! consent_sql_store {
                 let mut tx = self.begin().await?;
                 if let Claim::Replay(existing) = tx.claim("CreateConsent", idem, &name).await? {
                     drop(tx);
-                    let ids = bti_runtime::api::parse_name("name", &existing, CONSENT_PATTERN)?;
-                    return self.get_consent(ids[0], ids[1]).await?.ok_or(ApiError::NotFound(existing));
+                    let n = ConsentName::parse("name", &existing)?;
+                    return self.get_consent(&n.tenant, &n.consent).await?.ok_or(ApiError::NotFound(existing));
                 }
                 sqlx::query(
                     "INSERT INTO consents (tenant, id, subject, purpose, grantors, state, revision, valid_from, \
@@ -295,9 +295,9 @@ macro_rules! consent_sql_store {
                 let mut tx = self.begin().await?;
                 if let Claim::Replay(existing) = tx.claim("CreateRepresentation", idem, &name).await? {
                     drop(tx);
-                    let ids = bti_runtime::api::parse_name("name", &existing, REPRESENTATION_PATTERN)?;
+                    let n = RepresentationName::parse("name", &existing)?;
                     return self
-                        .get_representation(ids[0], ids[1])
+                        .get_representation(&n.tenant, &n.representation)
                         .await?
                         .ok_or(ApiError::NotFound(existing));
                 }
