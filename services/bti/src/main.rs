@@ -234,6 +234,8 @@ async fn run(
         ),
     };
     let max_connections = settings.database.max_connections;
+    let acquire_timeout =
+        std::time::Duration::from_secs(settings.database.acquire_timeout_secs.max(1));
     let probe_every = std::time::Duration::from_secs(settings.server.db_probe_secs.max(1));
     let host = Host::bind(HostOptions {
         settings,
@@ -247,7 +249,7 @@ async fn run(
     .await?;
     let mut built = Vec::new();
     for (name, url) in services {
-        let db = Db::connect(&url, max_connections)
+        let db = Db::connect_with(&url, max_connections, acquire_timeout)
             .await
             .with_context(|| format!("connect the {name} database"))?;
         built.push(build(name, &host.wiring(name, db))?);

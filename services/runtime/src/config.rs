@@ -63,7 +63,7 @@ impl Default for InternalConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct DatabaseConfig {
     /// `postgres://…` or `sqlite://path`. Required by `bti serve`.
     #[serde(default)]
@@ -71,6 +71,13 @@ pub struct DatabaseConfig {
     /// Maximum pool connections.
     #[serde(default = "default_pool")]
     pub max_connections: u32,
+    /// How long a call waits for a connection before it is UNAVAILABLE.
+    #[serde(default = "default_acquire")]
+    pub acquire_timeout_secs: u64,
+}
+
+fn default_acquire() -> u64 {
+    5
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -155,6 +162,16 @@ fn default_filter() -> String {
 }
 fn default_stream() -> String {
     "BTI".into()
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            max_connections: default_pool(),
+            acquire_timeout_secs: default_acquire(),
+        }
+    }
 }
 
 impl Default for ServerConfig {

@@ -38,11 +38,21 @@ impl Db {
     /// Connects by URL scheme: `postgres://` / `postgresql://` or `sqlite://`
     /// (the file is created when missing).
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Db> {
+        Self::connect_with(url, max_connections, Duration::from_secs(5)).await
+    }
+
+    /// Like [`Db::connect`]; a call waits at most `acquire_timeout` for a
+    /// connection (then UNAVAILABLE) while the database cannot be reached.
+    pub async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> anyhow::Result<Db> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url)?.application_name("bti");
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(acquire_timeout)
                 .connect_with(opts)
                 .await?;
             Ok(Db::Postgres(pool))

@@ -326,6 +326,43 @@ where
     }
 }
 
+/// What the PostgreSQL server writes to its own log from a point on, for
+/// tests that nothing personal reaches it (a unique violation logs the key).
+/// The file is `BTI_TEST_POSTGRES_LOG`, or Debian's
+/// `/var/log/postgresql/postgresql-*-main.log`; `None` when unreadable.
+pub struct ServerLog {
+    path: PathBuf,
+    from: u64,
+}
+
+impl ServerLog {
+    pub fn mark() -> Option<ServerLog> {
+        let path = match std::env::var_os("BTI_TEST_POSTGRES_LOG") {
+            Some(p) => PathBuf::from(p),
+            None => std::fs::read_dir("/var/log/postgresql")
+                .ok()?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .find(|p| p.extension().is_some_and(|x| x == "log"))?,
+        };
+        let from = std::fs::metadata(&path).ok()?.len();
+        std::fs::File::open(&path).ok()?;
+        Some(ServerLog { path, from })
+    }
+
+    /// Everything written since the mark.
+    pub fn since(&self) -> String {
+        use std::io::{Read, Seek};
+        let mut out = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.path) {
+            let _ = f.seek(std::io::SeekFrom::Start(self.from));
+            let mut raw = Vec::new();
+            let _ = f.read_to_end(&mut raw);
+            out = String::from_utf8_lossy(&raw).into_owned();
+        }
+        out
+    }
+}
+
 pub use crate::client::with_token;
 
 /// Asserts a call failed with `code`, returning the status for further checks.
