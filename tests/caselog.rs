@@ -19,14 +19,12 @@ use bti_proto::directory::{
     CreateUnitRequest, Guardianship, Member, MemberRole, Person, PersonKind, Tenant, Unit,
     UnitType, UpdateMemberRequest,
 };
+use bti_proto::types::EventEnvelope;
 use bti_runtime::auth::{Claims, Role, personas};
-use bti_runtime::client::{ServiceCredentials, lazy_channel};
-use bti_runtime::events::{EventBus, InProcessBus, OutboxSignal};
-use bti_runtime::peers::{ConsentChecker, Directory};
-use bti_runtime::server::ServiceSet;
-use bti_runtime::testing::{TestDb, TestServer, expect_code};
+use bti_runtime::db::Db;
+use bti_runtime::testing::{TestDb, TestHost, eventually, expect_code, violated_fields};
 use chrono::{Datelike, NaiveDate};
-use futures::StreamExt;
+use prost::{Message, Name};
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -55,7 +53,7 @@ fn admin() -> Claims {
 }
 
 struct Fx {
-    server: TestServer,
+    server: TestHost,
     log: CaseLogServiceClient<Channel>,
     consent: ConsentServiceClient<Channel>,
     directory: DirectoryServiceClient<Channel>,
@@ -64,7 +62,8 @@ struct Fx {
     stranger: String,
     youth: String,
     child_consent: Consent,
-    api: bti_caselog::CaseLogApi,
+    /// The relay log's application, for calling its consent-event handler.
+    app: bti_caselog::App,
     dbs: Vec<TestDb>,
 }
 
@@ -77,51 +76,15 @@ impl Fx {
     async fn start(db: TestDb) -> Fx {
         let consent_db = db.another().await;
         let caselog_db = db.another().await;
-        db.migrate(&bti_directory::store::migrations())
-            .await
-            .unwrap();
-        consent_db
-            .migrate(&bti_consent::store::migrations())
-            .await
-            .unwrap();
-        caselog_db
-            .migrate(&bti_caselog::store::migrations())
-            .await
-            .unwrap();
-        let (d, c, l) = (
-            bti_directory::store::for_db(&db),
-            bti_consent::store::for_db(&consent_db),
-            bti_caselog::store::for_db(&caselog_db),
-        );
-        let mut api_slot = None;
-        let server = TestServer::start_with(|url, issuer| {
-            let creds = |name: &str| ServiceCredentials::new(issuer.clone(), name, "");
-            let mut set = ServiceSet::new();
-            set.add(
-                bti_directory::api::Api(bti_directory::App::new(
-                    d,
-                    OutboxSignal::default(),
-                    bti_runtime::clock::system(),
-                ))
-                .into_server(),
-            );
-            set.add(
-                bti_consent::api::Api(bti_consent::App::new(
-                    c,
-                    Directory::new(lazy_channel(url).unwrap(), creds("consent")),
-                    OutboxSignal::default(),
-                    bti_runtime::clock::system(),
-                ))
-                .into_server(),
-            );
-            let peers = bti_caselog::Peers {
-                consent: ConsentChecker::new(lazy_channel(url).unwrap(), creds("caselog")),
-                directory: Directory::new(lazy_channel(url).unwrap(), creds("caselog")),
-            };
-            let api = bti_caselog::CaseLogApi::new(l, peers, OutboxSignal::default());
-            api_slot = Some(api.clone());
-            set.add(api.into_server());
-            set
+        let mut app = None;
+        let server = TestHost::start(|host| {
+            let (caselog, a) = bti_caselog::build(&host.wiring("caselog", caselog_db.db.clone()))?;
+            app = Some(a);
+            Ok(vec![
+                bti_directory::build(&host.wiring("directory", db.db.clone()))?.0,
+                bti_consent::build(&host.wiring("consent", consent_db.db.clone()))?.0,
+                caselog,
+            ])
         })
         .await;
         let ch = server.channel.clone();
@@ -135,7 +98,7 @@ impl Fx {
             stranger: String::new(),
             youth: String::new(),
             child_consent: Consent::default(),
-            api: api_slot.unwrap(),
+            app: app.expect("built"),
             dbs: vec![db, consent_db, caselog_db],
         };
         fx.seed().await;
@@ -466,21 +429,25 @@ bti_runtime::backend_tests! {
         // ...the guardian still reads everything.
         fx.log.clone().get_case_log(fx.req(get(), personas::guardian("mor", T, &fx.mother))).await.unwrap();
 
-        // The consent service's events reach the relay log, which records the closing.
-        let bus = InProcessBus::default();
-        let mut events = bus.subscribe("test", "bti.consent.v1.").await.unwrap();
-        let published = bti_runtime::events::relay_once(&fx.dbs[1], &bus).await.unwrap();
-        let mut closed = 0;
-        for _ in 0..published {
-            let d = events.next().await.unwrap().unwrap();
-            closed += fx.api.on_consent_event(&d.envelope).await.unwrap();
-            // At-least-once delivery: handling it again changes nothing.
-            assert_eq!(fx.api.on_consent_event(&d.envelope).await.unwrap(), 0);
-        }
-        assert_eq!(closed, 1);
-        let seen = fx.log.clone().get_case_log(fx.req(get(), personas::guardian("mor", T, &fx.mother))).await.unwrap().into_inner();
+        // The consent service's events reach the relay log's consumer on the
+        // host's bus, which records the closing.
+        let mother = || personas::guardian("mor", T, &fx.mother);
+        eventually("the consumer closed the log", || async {
+            let seen = fx.log.clone().get_case_log(fx.req(get(), mother())).await.unwrap().into_inner();
+            seen.state == CaseLogState::Closed as i32
+        }).await;
+        let seen = fx.log.clone().get_case_log(fx.req(get(), mother())).await.unwrap().into_inner();
         assert_eq!(seen.state, CaseLogState::Closed as i32);
         assert_eq!(seen.close_reason, CloseReason::ConsentWithdrawn as i32);
+        let closings = || async { outbox(&fx.dbs[2]).await.into_iter().filter(|e| e.r#type == CaseLogClosed::full_name()).count() };
+        assert_eq!(closings().await, 1);
+        // At-least-once delivery: the same event handled again changes nothing.
+        let withdrawn: Vec<EventEnvelope> = outbox(&fx.dbs[1]).await.into_iter()
+            .filter(|e| e.r#type == bti_proto::consent::ConsentWithdrawn::full_name())
+            .collect();
+        assert_eq!(withdrawn.len(), 1);
+        assert_eq!(fx.app.on_consent_event(&withdrawn[0]).await.unwrap(), 0);
+        assert_eq!(closings().await, 1);
     }
 
     async fn every_read_and_write_is_in_the_access_log_guardians_read(db) {
@@ -543,7 +510,8 @@ bti_runtime::backend_tests! {
                 let to = if i == 0 { "nils".to_string() } else { format!("nurse-{i}") };
                 fx.log.clone().create_handover(fx.req(CreateHandoverRequest {
                     parent,
-                    handover: Some(Handover { to_professional: to, to_unit: NURSE.into(), ..Default::default() }),
+                    // Released: the old holder leaves the log with the baton.
+                    handover: Some(Handover { to_professional: to, to_unit: NURSE.into(), release_former_holder: true, ..Default::default() }),
                     request_id: String::new(),
                 }, kari())).await.map(|r| r.into_inner())
             }));
@@ -634,6 +602,12 @@ bti_runtime::backend_tests! {
         assert_eq!(o.len(), 1);
         assert_eq!(o[0].holder.as_ref().unwrap().professional, "ola");
         assert!(!o[0].holder_absent);
+        // The absent former holder stays on as a participant for her unit.
+        let ps = fx.log.clone().list_participants(fx.req(ListParticipantsRequest { parent: log.name.clone(), ..Default::default() }, ola())).await.unwrap().into_inner().participants;
+        assert_eq!(ps.iter().map(|p| (p.professional.as_str(), p.unit.as_str())).collect::<Vec<_>>(), [("kari", SCHOOL)]);
+        let passed = decoded::<BatonPassed>(&fx.dbs[2]).await;
+        assert_eq!(passed.len(), 1);
+        assert!(passed[0].reassigned && passed[0].former_holder_stays, "{passed:?}");
     }
 
     async fn measures_are_evaluated_and_overdue_ones_show_in_oversight(db) {
@@ -830,10 +804,331 @@ bti_runtime::backend_tests! {
         expect_code(l.get_case_log_summary(fx.req(summary(PPT), kari())).await, Code::PermissionDenied);
     }
 
+    async fn a_participant_offered_the_baton_answers_the_offer(db) {
+        let fx = Fx::start(db).await;
+        let log = fx.open(&fx.child).await;
+        fx.participate(&log.name, NURSE, "nils").await;
+        let mut l = fx.log.clone();
+        let offer = || CreateHandoverRequest {
+            parent: log.name.clone(),
+            handover: Some(Handover { to_professional: "nils".into(), to_unit: NURSE.into(), ..Default::default() }),
+            request_id: String::new(),
+        };
+        // The participant offered the baton may decline it...
+        let first = l.create_handover(fx.req(offer(), kari())).await.unwrap().into_inner();
+        let declined = l.decline_handover(fx.req(DeclineHandoverRequest { name: first.name.clone(), reason: "Ikkje no".into(), etag: String::new() }, nils())).await.unwrap().into_inner();
+        assert_eq!(declined.state, HandoverState::Declined as i32);
+        // ...and accept it.
+        let second = l.create_handover(fx.req(offer(), kari())).await.unwrap().into_inner();
+        let accepted = l.accept_handover(fx.req(AcceptHandoverRequest { name: second.name.clone(), etag: second.etag.clone() }, nils())).await.unwrap().into_inner();
+        assert_eq!(accepted.state, HandoverState::Accepted as i32);
+        let now = l.get_case_log(fx.req(GetCaseLogRequest { name: log.name.clone() }, nils())).await.unwrap().into_inner();
+        let holder = now.holder.unwrap();
+        assert_eq!((holder.professional.as_str(), holder.unit.as_str()), ("nils", NURSE));
+        // Answering is recorded as the one offered the baton.
+        let access = l.list_access_log_entries(fx.req(ListAccessLogEntriesRequest { parent: log.name.clone(), ..Default::default() }, nils())).await.unwrap().into_inner().access_log_entries;
+        let answers: Vec<i32> = access.iter().filter(|a| a.purpose.starts_with("AcceptHandover") || a.purpose.starts_with("DeclineHandover")).map(|a| a.acting_as).collect();
+        assert_eq!(answers, [ActingAs::HandoverRecipient as i32; 2]);
+        // Others still may not answer for her, nor the holder withdraw what is decided.
+        let third = l.create_handover(fx.req(CreateHandoverRequest {
+            handover: Some(Handover { to_professional: "per".into(), to_unit: PPT.into(), ..Default::default() }),
+            ..offer()
+        }, nils())).await.unwrap().into_inner();
+        expect_code(l.accept_handover(fx.req(AcceptHandoverRequest { name: third.name.clone(), etag: String::new() }, kari())).await, Code::PermissionDenied);
+    }
+
+    async fn the_former_holder_stays_on_as_a_participant_unless_released(db) {
+        let fx = Fx::start(db).await;
+        let log = fx.open(&fx.child).await;
+        let mut l = fx.log.clone();
+        let get = || GetCaseLogRequest { name: log.name.clone() };
+        let offer = |to: &str, unit: &str, release: bool| CreateHandoverRequest {
+            parent: log.name.clone(),
+            handover: Some(Handover { to_professional: to.into(), to_unit: unit.into(), release_former_holder: release, ..Default::default() }),
+            request_id: String::new(),
+        };
+        let first = l.create_handover(fx.req(offer("nils", NURSE, false), kari())).await.unwrap().into_inner();
+        l.accept_handover(fx.req(AcceptHandoverRequest { name: first.name.clone(), etag: String::new() }, nils())).await.unwrap();
+        // The teacher who held the baton still reads and writes in her school's log...
+        let seen = l.get_case_log(fx.req(get(), kari())).await.unwrap().into_inner();
+        assert_eq!(seen.holder.unwrap().professional, "nils");
+        l.create_entry(fx.req(CreateEntryRequest {
+            parent: log.name.clone(),
+            entry: Some(Entry { kind: EntryKind::Note as i32, text: "Framleis med".into(), ..Default::default() }),
+            request_id: String::new(),
+        }, kari())).await.unwrap();
+        // ...as a participant, no longer the holder.
+        expect_code(l.change_level(fx.req(ChangeLevelRequest { name: log.name.clone(), level: Level::Level2 as i32, reason: "x".into(), etag: String::new() }, kari())).await, Code::PermissionDenied);
+        let participants = || async {
+            fx.log.clone().list_participants(fx.req(ListParticipantsRequest { parent: log.name.clone(), ..Default::default() }, nils())).await.unwrap().into_inner().participants
+                .into_iter().map(|p| (p.professional, p.unit)).collect::<Vec<_>>()
+        };
+        assert_eq!(participants().await, [("kari".to_string(), SCHOOL.to_string())]);
+
+        // An offer that releases the former holder: nils leaves with the baton.
+        let second = l.create_handover(fx.req(offer("per", PPT, true), nils())).await.unwrap().into_inner();
+        assert!(second.release_former_holder);
+        l.accept_handover(fx.req(AcceptHandoverRequest { name: second.name.clone(), etag: String::new() }, per())).await.unwrap();
+        expect_code(l.get_case_log(fx.req(get(), nils())).await, Code::NotFound);
+        assert_eq!(participants_as(&fx, &log, per()).await, [("kari".to_string(), SCHOOL.to_string())]);
+        // The handover history shows both offers, who gave and who took the baton.
+        let history = l.list_handovers(fx.req(ListHandoversRequest { parent: log.name.clone(), ..Default::default() }, kari())).await.unwrap().into_inner().handovers;
+        let shown: Vec<_> = history.iter().map(|h| (h.from_professional.as_str(), h.to_professional.as_str(), h.release_former_holder, h.state)).collect();
+        assert_eq!(shown, [
+            ("kari", "nils", false, HandoverState::Accepted as i32),
+            ("nils", "per", true, HandoverState::Accepted as i32),
+        ]);
+        let passed = decoded::<BatonPassed>(&fx.dbs[2]).await;
+        let stays: Vec<_> = passed.iter().map(|b| (b.from_professional.as_str(), b.to_professional.as_str(), b.former_holder_stays)).collect();
+        assert_eq!(stays, [("kari", "nils", true), ("nils", "per", false)]);
+    }
+
+    async fn the_concern_area_is_stored_validated_and_returned(db) {
+        let fx = Fx::start(db).await;
+        let mut l = fx.log.clone();
+        let open = |area: i32| CreateCaseLogRequest {
+            parent: format!("tenants/{T}"),
+            case_log: Some(CaseLog {
+                subject: fx.child.clone(),
+                unit: SCHOOL.into(),
+                concern: "Trivst ikkje i klassen".into(),
+                concern_degree: ConcernDegree::Concern as i32,
+                concern_area: area,
+                level: Level::Level1 as i32,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        };
+        let s = expect_code(l.create_case_log(fx.req(open(42), kari())).await, Code::InvalidArgument);
+        assert_eq!(violated_fields(&s), ["case_log.concern_area"]);
+        let created = l.create_case_log(fx.req(open(ConcernArea::Environment as i32), kari())).await.unwrap().into_inner();
+        assert_eq!(created.concern_area, ConcernArea::Environment as i32);
+        let got = l.get_case_log(fx.req(GetCaseLogRequest { name: created.name.clone() }, kari())).await.unwrap().into_inner();
+        assert_eq!(got.concern_area, ConcernArea::Environment as i32);
+        let listed = l.list_case_logs(fx.req(ListCaseLogsRequest { parent: format!("tenants/{T}"), subject: fx.child.clone(), ..Default::default() }, personas::guardian("mor", T, &fx.mother))).await.unwrap().into_inner().case_logs;
+        assert_eq!(listed[0].concern_area, ConcernArea::Environment as i32);
+        // A conversation with the guardians is an entry of its own kind.
+        let contact = l.create_entry(fx.req(CreateEntryRequest {
+            parent: created.name.clone(),
+            entry: Some(Entry { kind: EntryKind::GuardianContact as i32, text: "Samtale med mor".into(), ..Default::default() }),
+            request_id: String::new(),
+        }, kari())).await.unwrap().into_inner();
+        assert_eq!(contact.kind, EntryKind::GuardianContact as i32);
+        let read = l.get_entry(fx.req(GetEntryRequest { name: contact.name.clone() }, kari())).await.unwrap().into_inner();
+        assert_eq!(read.kind, EntryKind::GuardianContact as i32);
+    }
+
+    async fn control_characters_in_free_text_are_invalid_arguments(db) {
+        let fx = Fx::start(db).await;
+        let log = fx.open(&fx.child).await;
+        let mut l = fx.log.clone();
+        let s = expect_code(l.create_entry(fx.req(CreateEntryRequest {
+            parent: log.name.clone(),
+            entry: Some(Entry { kind: EntryKind::Note as i32, text: "a\u{0}b".into(), ..Default::default() }),
+            request_id: String::new(),
+        }, kari())).await, Code::InvalidArgument);
+        assert_eq!(violated_fields(&s), ["entry.text"]);
+        let s = expect_code(l.create_handover(fx.req(CreateHandoverRequest {
+            parent: log.name.clone(),
+            handover: Some(Handover { to_professional: "nils".into(), to_unit: NURSE.into(), message: "bell\u{7}".into(), ..Default::default() }),
+            request_id: String::new(),
+        }, kari())).await, Code::InvalidArgument);
+        assert_eq!(violated_fields(&s), ["handover.message"]);
+        // Nothing was written.
+        let entries = l.list_entries(fx.req(ListEntriesRequest { parent: log.name.clone(), ..Default::default() }, kari())).await.unwrap().into_inner().entries;
+        assert!(entries.is_empty());
+    }
+
+    async fn measure_dates_outside_the_years_1900_to_2200_are_refused(db) {
+        let fx = Fx::start(db).await;
+        let log = fx.open(&fx.child).await;
+        let mut l = fx.log.clone();
+        let d = |year: i32, month: i32, day: i32| Some(bti_proto::google::r#type::Date { year, month, day });
+        let measure = |start, by| CreateMeasureRequest {
+            parent: log.name.clone(),
+            measure: Some(Measure {
+                description: "Samtalar".into(),
+                responsible_unit: SCHOOL.into(),
+                responsible_professional: "kari".into(),
+                start_date: start,
+                evaluate_by_date: by,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        };
+        for (start, by, field) in [
+            (d(0, 1, 1), d(2026, 6, 1), "measure.start_date"),
+            (d(-1, 1, 1), d(2026, 6, 1), "measure.start_date"),
+            (d(2026, 1, 1), d(10000, 1, 1), "measure.evaluate_by_date"),
+        ] {
+            let s = expect_code(l.create_measure(fx.req(measure(start, by), kari())).await, Code::InvalidArgument);
+            assert_eq!(violated_fields(&s), [field]);
+        }
+        let m = l.create_measure(fx.req(measure(d(2026, 1, 1), d(2026, 6, 1)), kari())).await.unwrap().into_inner();
+        let s = expect_code(l.update_measure(fx.req(UpdateMeasureRequest {
+            measure: Some(Measure { name: m.name.clone(), evaluate_by_date: d(10000, 1, 1), ..Default::default() }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["evaluate_by_date".into()] }),
+        }, kari())).await, Code::InvalidArgument);
+        assert_eq!(violated_fields(&s), ["measure.evaluate_by_date"]);
+        let s = expect_code(l.create_evaluation(fx.req(CreateEvaluationRequest {
+            parent: m.name.clone(),
+            evaluation: Some(Evaluation { decision: EvaluationDecision::Continue as i32, evaluation_date: d(10000, 1, 1), ..Default::default() }),
+            request_id: String::new(),
+        }, kari())).await, Code::InvalidArgument);
+        assert_eq!(violated_fields(&s), ["evaluation.evaluation_date"]);
+        let all = l.list_measures(fx.req(ListMeasuresRequest { parent: log.name.clone(), ..Default::default() }, kari())).await.unwrap().into_inner().measures;
+        assert_eq!(all.len(), 1);
+    }
+
+    async fn concurrent_reads_and_writes_all_succeed(db) {
+        let fx = Arc::new(Fx::start(db).await);
+        let log = fx.open(&fx.child).await;
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let (fx, name) = (fx.clone(), log.name.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut l = fx.log.clone();
+                if i % 2 == 0 {
+                    l.get_case_log(fx.req(GetCaseLogRequest { name }, kari())).await.map(drop)
+                } else {
+                    l.create_entry(fx.req(CreateEntryRequest {
+                        parent: name,
+                        entry: Some(Entry { kind: EntryKind::Note as i32, text: format!("Notat {i}"), ..Default::default() }),
+                        request_id: String::new(),
+                    }, kari())).await.map(drop)
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().expect("a read or a write failed under concurrency");
+        }
+        let entries = fx.log.clone().list_entries(fx.req(ListEntriesRequest { parent: log.name.clone(), page_size: 100, ..Default::default() }, kari())).await.unwrap().into_inner().entries;
+        assert_eq!(entries.len(), 20);
+    }
+
+    async fn events_carry_what_their_consumers_need(db) {
+        let fx = Fx::start(db).await;
+        let log = fx.open(&fx.child).await;
+        fx.participate(&log.name, NURSE, "nils").await;
+        let mut l = fx.log.clone();
+        let d = |year: i32, month: i32, day: i32| Some(bti_proto::google::r#type::Date { year, month, day });
+        let measure = l.create_measure(fx.req(CreateMeasureRequest {
+            parent: log.name.clone(),
+            measure: Some(Measure { description: "Samtalar".into(), responsible_unit: NURSE.into(), responsible_professional: "nils".into(), start_date: d(2026, 1, 1), evaluate_by_date: d(2026, 6, 1), ..Default::default() }),
+            request_id: String::new(),
+        }, kari())).await.unwrap().into_inner();
+        l.create_evaluation(fx.req(CreateEvaluationRequest {
+            parent: measure.name.clone(),
+            evaluation: Some(Evaluation { decision: EvaluationDecision::Continue as i32, evaluation_date: d(2026, 3, 1), ..Default::default() }),
+            request_id: String::new(),
+        }, nils())).await.unwrap();
+        l.create_entry(fx.req(CreateEntryRequest {
+            parent: log.name.clone(),
+            entry: Some(Entry { kind: EntryKind::Minutes as i32, text: "Møte".into(), ..Default::default() }),
+            request_id: String::new(),
+        }, nils())).await.unwrap();
+        let tr = l.create_transfer(fx.req(CreateTransferRequest {
+            parent: log.name.clone(),
+            transfer: Some(Transfer { to_unit: NURSE.into(), to_professional: "nils".into(), reason: TransferReason::Moving as i32, ..Default::default() }),
+            request_id: String::new(),
+        }, kari())).await.unwrap().into_inner();
+        l.accept_handover(fx.req(AcceptHandoverRequest { name: tr.handover.clone(), etag: String::new() }, nils())).await.unwrap();
+        l.close_case_log(fx.req(CloseCaseLogRequest { name: log.name.clone(), reason: CloseReason::ConcernResolved as i32, ..Default::default() }, nils())).await.unwrap();
+
+        let db = &fx.dbs[2];
+        let opened = decoded::<CaseLogOpened>(db).await;
+        assert_eq!((opened[0].holder.as_str(), opened[0].holder_unit.as_str()), ("kari", SCHOOL));
+        assert_eq!(opened[0].concern_degree, ConcernDegree::Unease as i32);
+        assert_eq!(opened[0].concern_area, ConcernArea::Unspecified as i32);
+        let m = &decoded::<MeasureChanged>(db).await[0];
+        assert_eq!((m.responsible_unit.as_str(), m.responsible_professional.as_str()), (NURSE, "nils"));
+        assert_eq!(m.evaluate_by_date, d(2026, 6, 1));
+        let e = &decoded::<EvaluationRecorded>(db).await[0];
+        assert_eq!(e.measure, measure.name);
+        let entries = decoded::<EntryAppended>(db).await;
+        assert_eq!(entries.last().unwrap().author_unit, NURSE);
+        let participants = decoded::<ParticipantChanged>(db).await;
+        // nils joined; kari stayed on when the baton passed.
+        assert_eq!(participants.iter().map(|p| (p.professional.as_str(), p.unit.as_str())).collect::<Vec<_>>(), [("nils", NURSE), ("kari", SCHOOL)]);
+        let transfers = decoded::<TransferChanged>(db).await;
+        assert_eq!(transfers.iter().map(|t| (t.to_professional.as_str(), t.state)).collect::<Vec<_>>(), [("nils", TransferState::Pending as i32), ("nils", TransferState::Completed as i32)]);
+        let decided = &decoded::<HandoverDecided>(db).await[0];
+        assert_eq!((decided.from_professional.as_str(), decided.to_professional.as_str(), decided.state), ("kari", "nils", HandoverState::Accepted as i32));
+        let passed = &decoded::<BatonPassed>(db).await[0];
+        assert_eq!((passed.from_professional.as_str(), passed.to_professional.as_str(), passed.to_unit.as_str()), ("kari", "nils", NURSE));
+        assert!(passed.former_holder_stays && !passed.reassigned);
+        let closed = &decoded::<CaseLogClosed>(db).await[0];
+        assert_eq!((closed.holder.as_str(), closed.reason), ("nils", CloseReason::ConcernResolved as i32));
+    }
+
 }
 
 /// Adds nils (nurse) as a participant and returns his claims.
 async fn nils_if_participant(fx: &Fx, log: &CaseLog) -> Claims {
     fx.participate(&log.name, NURSE, "nils").await;
     nils()
+}
+
+/// The participants (professional, unit) of `log` as `who` lists them.
+async fn participants_as(fx: &Fx, log: &CaseLog, who: Claims) -> Vec<(String, String)> {
+    fx.log
+        .clone()
+        .list_participants(fx.req(
+            ListParticipantsRequest {
+                parent: log.name.clone(),
+                ..Default::default()
+            },
+            who,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .participants
+        .into_iter()
+        .map(|p| (p.professional, p.unit))
+        .collect()
+}
+
+/// A service database's outbox, oldest first, as the envelopes its relay publishes.
+async fn outbox(db: &Db) -> Vec<EventEnvelope> {
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        chrono::DateTime<chrono::Utc>,
+        Vec<u8>,
+        String,
+    );
+    const SQL: &str = "SELECT id, source, event_type, subject, tenant, time, data, traceparent FROM bti_outbox ORDER BY seq";
+    let rows: Vec<Row> = match db {
+        Db::Postgres(p) => sqlx::query_as(SQL).fetch_all(p).await,
+        Db::Sqlite(p) => sqlx::query_as(SQL).fetch_all(p).await,
+    }
+    .expect("read the outbox");
+    rows.into_iter()
+        .map(
+            |(id, source, r#type, subject, tenant, time, data, traceparent)| EventEnvelope {
+                id,
+                source,
+                r#type,
+                subject,
+                time: Some(bti_runtime::api::timestamp(time)),
+                data,
+                traceparent,
+                tenant,
+            },
+        )
+        .collect()
+}
+
+/// The payloads of type `M` in a service database's outbox, oldest first.
+async fn decoded<M: Message + Name + Default>(db: &Db) -> Vec<M> {
+    outbox(db)
+        .await
+        .into_iter()
+        .filter(|e| e.r#type == M::full_name())
+        .map(|e| M::decode(e.data.as_slice()).expect("decode payload"))
+        .collect()
 }

@@ -150,7 +150,15 @@ impl Gx {
                 consent: ConsentChecker::new(ch(), creds("caselog", "")),
                 directory: Directory::new(ch(), creds("caselog", "")),
             };
-            set.add(bti_caselog::CaseLogApi::new(l, peers, OutboxSignal::default()).into_server());
+            set.add(
+                bti_caselog::api::Api(bti_caselog::App::new(
+                    l,
+                    peers,
+                    OutboxSignal::default(),
+                    bti_runtime::clock::system(),
+                ))
+                .into_server(),
+            );
             let gpeers = bti_gateway::grpc::Peers {
                 directory: Directory::new(ch(), creds("gateway", "")),
                 consent: ConsentChecker::new(ch(), creds("gateway", "")),

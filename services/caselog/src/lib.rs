@@ -1,39 +1,48 @@
 //! The relay log service (stafettlogg): levels, goals, measures,
 //! evaluations, entries, participants, the baton and its handovers,
-//! transfers, closing, oversight, and the access log guardians read. Same
-//! shape as every service: `domain`, `store`, `grpc`, plus `access` (who may
-//! act on a log, decided per request from consent and participation).
+//! transfers, closing, oversight, the external summary, and the access log
+//! guardians read.
+//!
+//! The shape every service has (see ARCHITECTURE.md): `api` (gRPC
+//! forwarders and conversions), `app` (one function per RPC, named after
+//! it), `domain` (pure rules: who may act, the baton, closing, validation),
+//! `store` (both backends), and [`build`], the one wiring entry used by
+//! `bti dev`, `bti serve` and the tests.
 
-pub mod access;
-pub mod consumer;
+pub mod api;
+pub mod app;
 pub mod domain;
-pub mod grpc;
 pub mod store;
 
-pub use access::Peers;
-pub use grpc::CaseLogApi;
+pub use app::{App, Peers};
 
 use bti_runtime::host::{Service, Task, Wiring};
 
-/// The relay log on `w`'s database, with its consumer of consent events.
-pub fn build(w: &Wiring) -> anyhow::Result<(Service, CaseLogApi)> {
+/// The relay log on `w`'s database: its gRPC server and its consumer of
+/// consent events (closing logs whose consent ended).
+pub fn build(w: &Wiring) -> anyhow::Result<(Service, App)> {
     let peers = Peers {
         consent: w.peers.consent()?,
         directory: w.peers.directory()?,
     };
-    let api = CaseLogApi::new(store::for_db(&w.db), peers, w.outbox.clone());
-    let consumer = api.clone();
+    let app = App::new(
+        store::for_db(&w.db),
+        peers,
+        w.outbox.clone(),
+        w.clock.clone(),
+    );
+    let consumer = app.clone();
     let service = Service::new(w, store::migrations())
-        .serve(api.clone().into_server())
+        .serve(api::Api(app.clone()).into_server())
         .task(Task::consume(
             "consent-consumer",
             w.bus.clone(),
-            consumer::CONSUMER,
+            app::CONSUMER,
             "bti.consent.v1.",
             move |e| {
-                let api = consumer.clone();
-                async move { Ok(api.on_consent_event(&e).await.map(drop)?) }
+                let app = consumer.clone();
+                async move { Ok(app.on_consent_event(&e).await.map(drop)?) }
             },
         ));
-    Ok((service, api))
+    Ok((service, app))
 }

@@ -6,10 +6,11 @@
 use std::sync::Arc;
 
 use bti_caselog::domain::*;
-use bti_caselog::store::{self, Applied, CaseLogStore, Idem, Op, Order, Work};
+use bti_caselog::store::{self, CaseLogStore, Idem, Op, Order, Work};
 use bti_proto::caselog::CaseLogOpened;
 use bti_runtime::ApiError;
 use bti_runtime::api::{new_id, now};
+use bti_runtime::db::Claim;
 use bti_runtime::events::OutboxEvent;
 use bti_runtime::testing::{TestDb, outbox_types};
 
@@ -28,6 +29,7 @@ fn log(id: &str, subject: &str) -> CaseLogRecord {
         unit: "tenants/4201/units/school".into(),
         concern: "uro".into(),
         concern_degree: "CONCERN_DEGREE_UNEASE".into(),
+        concern_area: "CONCERN_AREA_ENVIRONMENT".into(),
         level: "LEVEL_1".into(),
         state: "CASE_LOG_STATE_ACTIVE".into(),
         holder: "kari".into(),
@@ -152,6 +154,25 @@ async fn family_view(s: &Arc<dyn CaseLogStore>, id: &str) -> Vec<AccessRecord> {
         .unwrap()
 }
 
+/// An open offer of c1's baton from kari to nils.
+fn handover(id: &str, release_former_holder: bool) -> HandoverRecord {
+    HandoverRecord {
+        tenant: "4201".into(),
+        case_log: "c1".into(),
+        id: id.into(),
+        to_professional: "nils".into(),
+        to_unit: "tenants/4201/units/nurse".into(),
+        from_professional: "kari".into(),
+        message: String::new(),
+        state: "HANDOVER_STATE_OFFERED".into(),
+        transfer: String::new(),
+        version: 1,
+        create_time: now(),
+        decide_time: None,
+        release_former_holder,
+    }
+}
+
 fn touch(id: &str) -> Op {
     Op::Touch {
         tenant: "4201".into(),
@@ -237,20 +258,7 @@ bti_runtime::backend_tests! {
     async fn a_handover_is_decided_once(db) {
         let s = open(&db).await;
         create(&s, "c1", "tenants/4201/persons/p1").await;
-        let h = HandoverRecord {
-            tenant: "4201".into(),
-            case_log: "c1".into(),
-            id: "h1".into(),
-            to_professional: "nils".into(),
-            to_unit: "tenants/4201/units/nurse".into(),
-            from_professional: "kari".into(),
-            message: String::new(),
-            state: "HANDOVER_STATE_OFFERED".into(),
-            transfer: String::new(),
-            version: 1,
-            create_time: now(),
-            decide_time: None,
-        };
+        let h = handover("h1", true);
         s.apply(Work { ops: vec![Op::InsertHandover(h.clone())], ..Default::default() }).await.unwrap();
         let decide = |state: &str| Work {
             ops: vec![Op::UpdateHandover {
@@ -272,8 +280,8 @@ bti_runtime::backend_tests! {
             ops: vec![Op::InsertCaseLog(log(id, &format!("tenants/4201/persons/{id}")))],
             ..Default::default()
         };
-        assert_eq!(s.apply(work("c1")).await.unwrap(), Applied::Done);
-        assert_eq!(s.apply(work("c2")).await.unwrap(), Applied::Replay(case_log_name("4201", "c1")));
+        assert_eq!(s.apply(work("c1")).await.unwrap(), Claim::New);
+        assert_eq!(s.apply(work("c2")).await.unwrap(), Claim::Replay(case_log_name("4201", "c1")));
         assert!(s.context("4201", "c2").await.unwrap().is_none());
     }
 
@@ -352,5 +360,41 @@ bti_runtime::backend_tests! {
         // The summary's row, and the row of the count before it.
         assert_eq!(access_count(&s, "c1").await, before + 2);
         assert!(s.summary("4201", "missing", &row).await.unwrap().is_none());
+    }
+
+    async fn the_concern_area_and_an_offers_release_are_stored(db) {
+        let s = open(&db).await;
+        create(&s, "c1", "tenants/4201/persons/p1").await;
+        let ctx = s.context("4201", "c1").await.unwrap().unwrap();
+        assert_eq!(ctx.log.concern_area, "CONCERN_AREA_ENVIRONMENT");
+        for (id, release) in [("h1", true), ("h2", false)] {
+            s.apply(Work { ops: vec![Op::InsertHandover(handover(id, release))], ..Default::default() }).await.unwrap();
+            assert_eq!(s.handover("4201", "c1", id).await.unwrap().unwrap().release_former_holder, release);
+        }
+    }
+
+    async fn logged_reads_wait_for_writers_instead_of_failing(db) {
+        let s = open(&db).await;
+        create(&s, "c1", "tenants/4201/persons/p1").await;
+        let mut tasks = Vec::new();
+        for i in 0..48 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                if i % 2 == 0 {
+                    s.read_log("4201", "c1", 20, &access("c1", "ACCESS_ACTION_READ")).await.map(drop)
+                } else {
+                    s.apply(Work {
+                        ops: vec![touch("c1"), Op::InsertEntry(entry("c1", "x", ""))],
+                        access: vec![access("c1", "ACCESS_ACTION_CREATE")],
+                        ..Default::default()
+                    }).await.map(drop)
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().expect("a logged read or a write failed under concurrency");
+        }
+        // The create, 24 reads and 24 writes.
+        assert_eq!(access_count(&s, "c1").await, 49);
     }
 }

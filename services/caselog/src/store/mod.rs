@@ -1,5 +1,6 @@
 //! Relay-log storage: one trait, a PostgreSQL and a SQLite backend sharing
-//! the SQL in `sql.rs`, each with its own migrations.
+//! the SQL in `sql.rs` (reads) and `ops.rs` (writes), each with its own
+//! migrations.
 //!
 //! Every write is a [`Work`]: ordered operations applied in one transaction
 //! together with their access-log rows and outbox events, or not at all.
@@ -8,16 +9,18 @@
 
 use async_trait::async_trait;
 use bti_runtime::ApiResult;
-use bti_runtime::db::{Db, Migrations};
+use bti_runtime::db::{Claim, Db, Migrations};
 use bti_runtime::events::OutboxEvent;
 use chrono::{DateTime, Utc};
 
 use crate::domain::*;
 
+mod ops;
 mod postgres;
 mod sql;
 mod sqlite;
 
+pub use crate::domain::{LogContext, SummaryRows};
 pub use bti_runtime::db::Idem;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -85,22 +88,6 @@ pub struct Work {
     pub events: Vec<OutboxEvent>,
 }
 
-/// What a write did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
-    Done,
-    /// An earlier create with the same request id made this resource.
-    Replay(String),
-}
-
-/// The state authorization needs about one log.
-#[derive(Debug, Clone)]
-pub struct LogContext {
-    pub log: CaseLogRecord,
-    pub participants: Vec<ParticipantRecord>,
-    pub pending_handover: Option<HandoverRecord>,
-}
-
 /// A unit's active log with what a unit leader's oversight needs.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct OverviewRow {
@@ -123,16 +110,6 @@ pub struct CountRow {
     pub older_than_a_year: i64,
 }
 
-/// What an external system's summary is made of, read in one transaction.
-#[derive(Debug, Clone)]
-pub struct SummaryRows {
-    pub log: CaseLogRecord,
-    pub level_changes: Vec<LevelChangeRecord>,
-    pub measures: Vec<MeasureRecord>,
-    pub evaluations: Vec<EvaluationRecord>,
-    pub holders: Vec<(String, String, DateTime<Utc>)>,
-}
-
 /// Collections listed newest or oldest first by id (ids are time-ordered).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
@@ -142,14 +119,16 @@ pub enum Order {
 
 #[async_trait]
 pub trait CaseLogStore: Send + Sync {
-    async fn apply(&self, work: Work) -> ApiResult<Applied>;
+    /// Applies the write; `Claim::Replay` (applying nothing) when its
+    /// idempotency key was used before for the same request.
+    async fn apply(&self, work: Work) -> ApiResult<Claim>;
 
     /// The resource an earlier create with this key made, if any; for creates
     /// whose preconditions a successful first attempt changes (offers), so a
     /// retry gets the first result rather than a precondition failure.
     async fn replayed(&self, scope: &str, idem: &Idem) -> ApiResult<Option<String>>;
 
-    /// The log with its active participants and open handover (no access row:
+    /// The log with its active participants, open offer and pending transfer (no access row:
     /// this is the authorization read; the request's own read logs itself).
     async fn context(&self, tenant: &str, id: &str) -> ApiResult<Option<LogContext>>;
 
@@ -278,11 +257,7 @@ pub trait CaseLogStore: Send + Sync {
         log: &str,
         access: &AccessRecord,
     ) -> ApiResult<Option<SummaryRows>>;
-    async fn holders(
-        &self,
-        tenant: &str,
-        log: &str,
-    ) -> ApiResult<Vec<(String, String, DateTime<Utc>)>>;
+    async fn holders(&self, tenant: &str, log: &str) -> ApiResult<Vec<HolderRow>>;
 
     /// Unlogged single-row reads used to check a write's target.
     async fn referral(

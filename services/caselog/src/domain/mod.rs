@@ -1,40 +1,34 @@
-//! Relay-log domain: records, the capacities in which someone may act on a
-//! log, and validation.
+//! The relay log's domain, pure: the stored records, resource names,
+//! validation of what clients send (`validate`), who may act (`access`), the
+//! baton and transfer state machine (`baton`), closing (`closing`) and the
+//! external summary's redaction (`summary`). Nothing here does I/O.
 
-use bti_proto::caselog::{ActingAs, CaseLogState, EntryKind, Level};
+pub mod access;
+pub mod baton;
+pub mod closing;
+pub mod names;
+pub mod summary;
+pub mod validate;
+
+pub use access::Capacity;
+pub use names::*;
+
+use bti_proto::caselog::{
+    CaseLogState, ConcernArea, ConcernDegree, EntryKind, EvaluationDecision, Level,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 
 /// Event source of the relay log service.
 pub const SOURCE: &str = "//bti.no/caselog";
 
-pub const TENANT_PATTERN: &str = "tenants/{tenant}";
-pub const CASE_LOG_PATTERN: &str = "tenants/{tenant}/caseLogs/{case_log}";
-pub const PERSON_PATTERN: &str = "tenants/{tenant}/persons/{person}";
-pub const UNIT_PATTERN: &str = "tenants/{tenant}/units/{unit}";
-pub const ENTRY_PATTERN: &str = "tenants/{tenant}/caseLogs/{case_log}/entries/{entry}";
-pub const HANDOVER_PATTERN: &str = "tenants/{tenant}/caseLogs/{case_log}/handovers/{handover}";
-pub const GOAL_PATTERN: &str = "tenants/{tenant}/caseLogs/{case_log}/goals/{goal}";
-pub const MEASURE_PATTERN: &str = "tenants/{tenant}/caseLogs/{case_log}/measures/{measure}";
-pub const PARTICIPANT_PATTERN: &str =
-    "tenants/{tenant}/caseLogs/{case_log}/participants/{participant}";
-pub const EVALUATION_PATTERN: &str =
-    "tenants/{tenant}/caseLogs/{case_log}/measures/{measure}/evaluations/{evaluation}";
-pub const TRANSFER_PATTERN: &str = "tenants/{tenant}/caseLogs/{case_log}/transfers/{transfer}";
-
-pub fn case_log_name(tenant: &str, id: &str) -> String {
-    format!("tenants/{tenant}/caseLogs/{id}")
-}
-
-/// `tenants/{t}/caseLogs/{c}/{collection}/{id}`.
-pub fn child_name(tenant: &str, case_log: &str, collection: &str, id: &str) -> String {
-    format!("tenants/{tenant}/caseLogs/{case_log}/{collection}/{id}")
-}
-
 /// How many entries GetCaseLog returns with the log.
 pub const LATEST_ENTRIES: i64 = 20;
 /// Longest free text accepted (entries, concern, summaries).
 pub const MAX_TEXT: usize = 20_000;
+/// Longest short text (reasons, tasks, messages, descriptions).
 pub const MAX_SHORT: usize = 1_000;
+/// Longest identity-provider subject of a professional.
+pub const MAX_SUBJECT: usize = 200;
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct CaseLogRecord {
@@ -45,6 +39,7 @@ pub struct CaseLogRecord {
     pub unit: String,
     pub concern: String,
     pub concern_degree: String,
+    pub concern_area: String,
     pub level: String,
     pub state: String,
     pub holder: String,
@@ -62,12 +57,34 @@ pub struct CaseLogRecord {
 }
 
 impl CaseLogRecord {
+    pub fn log_name(&self) -> CaseLogName {
+        CaseLogName::new(&self.tenant, &self.id)
+    }
+
     pub fn name(&self) -> String {
-        case_log_name(&self.tenant, &self.id)
+        self.log_name().to_string()
     }
 
     pub fn is_active(&self) -> bool {
         self.state == CaseLogState::Active.as_str_name()
+    }
+
+    /// The log as written back after a change at `at` (the store applies it
+    /// at the version read, and bumps it).
+    pub fn changed(&self, at: DateTime<Utc>) -> CaseLogRecord {
+        CaseLogRecord {
+            update_time: at,
+            last_activity_time: at,
+            ..self.clone()
+        }
+    }
+
+    /// The log as the store holds it after a change (`changed`) applied.
+    pub fn saved(self) -> CaseLogRecord {
+        CaseLogRecord {
+            version: self.version + 1,
+            ..self
+        }
     }
 }
 
@@ -167,6 +184,9 @@ pub struct HandoverRecord {
     pub version: i64,
     pub create_time: DateTime<Utc>,
     pub decide_time: Option<DateTime<Utc>>,
+    /// The former holder leaves the log when the baton passes (by default
+    /// she stays on as a participant).
+    pub release_former_holder: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -221,95 +241,35 @@ pub struct ReferralRecord {
 
 impl ReferralRecord {
     pub fn name(&self) -> String {
-        child_name(&self.tenant, &self.case_log, "referrals", &self.id)
+        ReferralName::new(&self.tenant, &self.case_log, &self.id).to_string()
     }
 }
 
-pub const REFERRAL_PATTERN: &str = "tenants/{tenant}/caseLogs/{case_log}/referrals/{referral}";
+/// A holder in the baton's history: professional, unit, since.
+pub type HolderRow = (String, String, DateTime<Utc>);
 
-/// The capacity in which a caller acts on one log, decided per request from
-/// the log's holder, participants and pending handover, the consent service
-/// and the directory — never from the caller's say-so.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Capacity {
-    pub acting_as: ActingAs,
-    /// The unit the caller acts for (professionals).
-    pub unit: String,
-    /// The consent revision or legal basis that allows it.
-    pub basis: String,
+/// The state authorization and the baton need about one log.
+#[derive(Debug, Clone)]
+pub struct LogContext {
+    pub log: CaseLogRecord,
+    /// The active participants.
+    pub participants: Vec<ParticipantRecord>,
+    pub pending_handover: Option<HandoverRecord>,
+    pub pending_transfer: Option<TransferRecord>,
 }
 
-impl Capacity {
-    /// May change the log's content (entries, measures, ...).
-    pub fn may_write(&self) -> bool {
-        matches!(self.acting_as, ActingAs::Holder | ActingAs::Participant)
-    }
-
-    pub fn is_holder(&self) -> bool {
-        self.acting_as == ActingAs::Holder
-    }
-
-    /// The gateway, acting for an external client.
-    pub fn is_gateway(&self) -> bool {
-        self.acting_as == ActingAs::Service
-    }
-
-    /// Sees the log's attached referrals (their metadata, no text).
-    pub fn sees_referrals(&self) -> bool {
-        self.may_read() || self.acting_as == ActingAs::UnitLeader
-    }
-
-    /// Sees restricted referrals: only the holder and the unit's leader.
-    pub fn sees_restricted(&self) -> bool {
-        matches!(self.acting_as, ActingAs::Holder | ActingAs::UnitLeader)
-    }
-
-    /// Guardians and the youth see no trace of restricted referrals, nor the
-    /// gateway's routing look-ups (which return no case content).
-    pub fn is_family(&self) -> bool {
-        matches!(self.acting_as, ActingAs::Guardian | ActingAs::Youth)
-    }
-
-    /// Reads everything in the log.
-    pub fn may_read(&self) -> bool {
-        matches!(
-            self.acting_as,
-            ActingAs::Holder
-                | ActingAs::Participant
-                | ActingAs::Guardian
-                | ActingAs::Youth
-                | ActingAs::HandoverRecipient
-        )
-    }
+/// What an external system's summary is made of, read in one transaction.
+#[derive(Debug, Clone)]
+pub struct SummaryRows {
+    pub log: CaseLogRecord,
+    pub level_changes: Vec<LevelChangeRecord>,
+    pub measures: Vec<MeasureRecord>,
+    pub evaluations: Vec<EvaluationRecord>,
+    pub holders: Vec<HolderRow>,
 }
 
-/// Units through which an employee could act on a log, best first: the
-/// holder's unit (if they hold it), units they participate through, and the
-/// unit of a handover offered to them.
-pub fn professional_candidates(
-    subject: &str,
-    works_in: impl Fn(&str) -> bool,
-    log: &CaseLogRecord,
-    participants: &[ParticipantRecord],
-    pending: Option<&HandoverRecord>,
-) -> Vec<(ActingAs, String)> {
-    let mut out = Vec::new();
-    if log.holder == subject && works_in(&log.holder_unit) {
-        out.push((ActingAs::Holder, log.holder_unit.clone()));
-    }
-    for p in participants.iter().filter(|p| !p.removed) {
-        if (p.professional.is_empty() || p.professional == subject) && works_in(&p.unit) {
-            out.push((ActingAs::Participant, p.unit.clone()));
-        }
-    }
-    if let Some(h) = pending
-        && h.to_professional == subject
-        && works_in(&h.to_unit)
-    {
-        out.push((ActingAs::HandoverRecipient, h.to_unit.clone()));
-    }
-    out
-}
+// Enum validation: stored by name; `UNSPECIFIED` (where required) and unknown
+// numbers are refused.
 
 pub fn level(value: i32) -> Result<Level, String> {
     match Level::try_from(value) {
@@ -330,24 +290,53 @@ pub fn entry_kind(value: i32) -> Result<EntryKind, String> {
     }
 }
 
+/// Optional: unspecified is allowed, unknown values are not.
+pub fn concern_degree(value: i32) -> Result<ConcernDegree, String> {
+    ConcernDegree::try_from(value).map_err(|_| "unknown degree".into())
+}
+
+/// Optional: unspecified is allowed, unknown values are not.
+pub fn concern_area(value: i32) -> Result<ConcernArea, String> {
+    ConcernArea::try_from(value).map_err(|_| "unknown concern area".into())
+}
+
+pub fn evaluation_decision(value: i32) -> Result<EvaluationDecision, String> {
+    match EvaluationDecision::try_from(value) {
+        Ok(EvaluationDecision::Unspecified) | Err(_) => {
+            Err("required: one of the four decisions".into())
+        }
+        Ok(d) => Ok(d),
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
+    //! Records for the domain's unit tests.
+
     use super::*;
 
-    fn log() -> CaseLogRecord {
-        let t = Utc::now();
+    pub const SCHOOL: &str = "tenants/4201/units/school";
+    pub const NURSE: &str = "tenants/4201/units/nurse";
+
+    pub fn at() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_790_000_000, 0).unwrap()
+    }
+
+    pub fn log() -> CaseLogRecord {
+        let t = at();
         CaseLogRecord {
             tenant: "4201".into(),
             id: "c".into(),
             subject: "tenants/4201/persons/p".into(),
             subject_kind: "SUBJECT_KIND_CHILD".into(),
-            unit: "tenants/4201/units/school".into(),
+            unit: SCHOOL.into(),
             concern: "x".into(),
             concern_degree: "CONCERN_DEGREE_UNSPECIFIED".into(),
+            concern_area: "CONCERN_AREA_UNSPECIFIED".into(),
             level: "LEVEL_1".into(),
             state: "CASE_LOG_STATE_ACTIVE".into(),
             holder: "kari".into(),
-            holder_unit: "tenants/4201/units/school".into(),
+            holder_unit: SCHOOL.into(),
             holder_since: t,
             pending_handover: String::new(),
             pending_transfer: String::new(),
@@ -361,7 +350,7 @@ mod tests {
         }
     }
 
-    fn participant(unit: &str, professional: &str, removed: bool) -> ParticipantRecord {
+    pub fn participant(unit: &str, professional: &str, removed: bool) -> ParticipantRecord {
         ParticipantRecord {
             tenant: "4201".into(),
             case_log: "c".into(),
@@ -372,35 +361,57 @@ mod tests {
             removed,
             remove_time: None,
             version: 1,
-            create_time: Utc::now(),
+            create_time: at(),
         }
     }
 
-    #[test]
-    fn capacities_come_from_the_log_not_the_caller() {
-        let school: &'static str = "tenants/4201/units/school";
-        let nurse: &'static str = "tenants/4201/units/nurse";
-        let works = |units: Vec<&'static str>| move |u: &str| units.contains(&u);
-        let l = log();
-        assert_eq!(
-            professional_candidates("kari", works(vec![school]), &l, &[], None),
-            [(ActingAs::Holder, school.to_string())]
-        );
-        // Holding the baton but not working in its unit any more: nothing.
-        assert!(professional_candidates("kari", works(vec![nurse]), &l, &[], None).is_empty());
-        let ps = [
-            participant(nurse, "", false),
-            participant(school, "per", true),
-        ];
-        assert_eq!(
-            professional_candidates("ola", works(vec![nurse]), &l, &ps, None),
-            [(ActingAs::Participant, nurse.to_string())]
-        );
-        // A removed participant is not one.
-        assert!(professional_candidates("per", works(vec![school]), &l, &ps, None).is_empty());
-        // A colleague in the same unit who is neither holder nor participant: nothing.
-        assert!(professional_candidates("nils", works(vec![school]), &l, &[], None).is_empty());
+    pub fn offer_to(to: &str, unit: &str) -> HandoverRecord {
+        HandoverRecord {
+            tenant: "4201".into(),
+            case_log: "c".into(),
+            id: "h".into(),
+            to_professional: to.into(),
+            to_unit: unit.into(),
+            from_professional: "kari".into(),
+            message: String::new(),
+            state: "HANDOVER_STATE_OFFERED".into(),
+            transfer: String::new(),
+            version: 1,
+            create_time: at(),
+            decide_time: None,
+            release_former_holder: false,
+        }
     }
+
+    pub fn transfer(to_unit: &str) -> TransferRecord {
+        TransferRecord {
+            tenant: "4201".into(),
+            case_log: "c".into(),
+            id: "t".into(),
+            to_unit: to_unit.into(),
+            to_professional: "nils".into(),
+            reason: "TRANSFER_REASON_MOVING".into(),
+            note: String::new(),
+            state: "TRANSFER_STATE_PENDING".into(),
+            handover: "h".into(),
+            create_time: at(),
+            decide_time: None,
+        }
+    }
+
+    /// A log with `offer` open (and its transfer pending, if it has one).
+    pub fn with_offer(offer: &HandoverRecord) -> CaseLogRecord {
+        CaseLogRecord {
+            pending_handover: offer.id.clone(),
+            pending_transfer: offer.transfer.clone(),
+            ..log()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn shared_logs_start_at_level_one() {
@@ -408,5 +419,18 @@ mod tests {
         assert!(level(0).is_err());
         assert!(level(99).is_err());
         assert_eq!(level(Level::Level2 as i32).unwrap(), Level::Level2);
+    }
+
+    #[test]
+    fn optional_enums_refuse_only_unknown_values() {
+        assert_eq!(concern_area(0).unwrap(), ConcernArea::Unspecified);
+        assert_eq!(concern_area(2).unwrap(), ConcernArea::Environment);
+        assert!(concern_area(99).is_err());
+        assert!(concern_degree(-1).is_err());
+        assert_eq!(
+            entry_kind(EntryKind::GuardianContact as i32).unwrap(),
+            EntryKind::GuardianContact
+        );
+        assert!(evaluation_decision(0).is_err());
     }
 }
