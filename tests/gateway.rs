@@ -1,9 +1,11 @@
 //! The gateway through real gRPC with real signed client-credentials tokens,
-//! mounted with the real directory, consent and relay-log services on one
-//! server, on both backends: authentication and registration checks, racing
+//! with the real directory, consent and relay-log services on one test host
+//! (each built by its crate's `build`, as `bti dev` builds them), on both
+//! backends: authentication and registration checks, racing
 //! retries, attachments, Fiks documents, placement on the relay log or in
 //! intake, restricted referrals, status and statutory deadlines, summaries,
-//! per-client quotas and mutual TLS.
+//! per-client quotas, mutual TLS, the published KS example, all violations
+//! at once and control characters.
 
 use std::sync::Arc;
 
@@ -27,12 +29,10 @@ use bti_proto::gateway::referral::Content;
 use bti_proto::gateway::referral_subject::Identity;
 use bti_proto::gateway::*;
 use bti_runtime::auth::{Claims, LocalIssuer, Role, personas};
-use bti_runtime::client::{ServiceCredentials, lazy_channel};
 use bti_runtime::db::Db;
-use bti_runtime::events::OutboxSignal;
-use bti_runtime::peers::{ConsentChecker, Directory};
-use bti_runtime::server::ServiceSet;
-use bti_runtime::testing::{TestDb, TestServer, expect_code, outbox_types, violated_fields};
+use bti_runtime::testing::{
+    TestDb, TestHost, TestHostOptions, expect_code, outbox_types, violated_fields,
+};
 use chrono::{Datelike, NaiveDate};
 use tonic::Code;
 use tonic::transport::Channel;
@@ -81,7 +81,7 @@ fn sha(data: &[u8]) -> String {
 }
 
 struct Gx {
-    server: TestServer,
+    server: TestHost,
     gw: GatewayServiceClient<Channel>,
     log: CaseLogServiceClient<Channel>,
     /// Child with an active relay log opened by the school (consent: school).
@@ -93,93 +93,41 @@ struct Gx {
     mother_nid: String,
     case_log: String,
     gateway_db: Db,
-    api: bti_gateway::GatewayApi,
+    /// The gateway's application, to run the sweep.
+    app: bti_gateway::App,
     _dbs: Vec<TestDb>,
 }
 
 impl Gx {
     async fn start(db: TestDb) -> Gx {
+        Self::start_with(db, MAX_ATTACHMENT, MAX_REQUEST).await
+    }
+
+    async fn start_with(db: TestDb, max_attachment: usize, max_request: usize) -> Gx {
         let consent_db = db.another().await;
         let caselog_db = db.another().await;
         let gateway_db = db.another().await;
-        db.migrate(&bti_directory::store::migrations())
-            .await
-            .unwrap();
-        consent_db
-            .migrate(&bti_consent::store::migrations())
-            .await
-            .unwrap();
-        caselog_db
-            .migrate(&bti_caselog::store::migrations())
-            .await
-            .unwrap();
-        gateway_db
-            .migrate(&bti_gateway::store::migrations())
-            .await
-            .unwrap();
-        let (d, c, l, g) = (
-            bti_directory::store::for_db(&db),
-            bti_consent::store::for_db(&consent_db),
-            bti_caselog::store::for_db(&caselog_db),
-            bti_gateway::store::for_db(&gateway_db),
+        let mut options = TestHostOptions::default();
+        options.settings.service.insert(
+            "gateway".into(),
+            serde_json::json!({
+                "max_attachment_bytes": max_attachment,
+                "max_request_bytes": max_request,
+                // The tests run the sweep themselves.
+                "sweep_interval_secs": 3600,
+            }),
         );
-        let mut api_slot = None;
-        let server = TestServer::start_with(|url, issuer| {
-            let creds =
-                |name: &str, scope: &str| ServiceCredentials::new(issuer.clone(), name, scope);
-            let ch = || lazy_channel(url).unwrap();
-            let mut set = ServiceSet::new();
-            set.add(
-                bti_directory::api::Api(bti_directory::App::new(
-                    d,
-                    OutboxSignal::default(),
-                    bti_runtime::clock::system(),
-                ))
-                .into_server(),
-            );
-            set.add(
-                bti_consent::api::Api(bti_consent::App::new(
-                    c,
-                    Directory::new(ch(), creds("consent", "")),
-                    OutboxSignal::default(),
-                    bti_runtime::clock::system(),
-                ))
-                .into_server(),
-            );
-            let peers = bti_caselog::Peers {
-                consent: ConsentChecker::new(ch(), creds("caselog", "")),
-                directory: Directory::new(ch(), creds("caselog", "")),
-            };
-            set.add(
-                bti_caselog::api::Api(bti_caselog::App::new(
-                    l,
-                    peers,
-                    OutboxSignal::default(),
-                    bti_runtime::clock::system(),
-                ))
-                .into_server(),
-            );
-            let gpeers = bti_gateway::grpc::Peers {
-                directory: Directory::new(ch(), creds("gateway", "")),
-                consent: ConsentChecker::new(ch(), creds("gateway", "")),
-                relay: bti_runtime::peers::CaseLog::new(
-                    ch(),
-                    creds("gateway", bti_runtime::auth::SCOPE_GATEWAY),
-                ),
-            };
-            let api = bti_gateway::GatewayApi::new(
-                g,
-                gpeers,
-                OutboxSignal::default(),
-                bti_gateway::GatewayConfig {
-                    max_attachment_bytes: MAX_ATTACHMENT,
-                    max_request_bytes: MAX_REQUEST,
-                    ..Default::default()
-                },
-            );
-            api_slot = Some(api.clone());
-            set.add(api.into_server());
-            set
+        let mut app = None;
+        let server = TestHost::start_with(options, |host| {
+            let (gateway, handle) =
+                bti_gateway::build(&host.wiring("gateway", gateway_db.db.clone()))?;
+            app = Some(handle);
+            Ok(vec![
+                bti_directory::build(&host.wiring("directory", db.db.clone()))?.0,
+                bti_consent::build(&host.wiring("consent", consent_db.db.clone()))?.0,
+                bti_caselog::build(&host.wiring("caselog", caselog_db.db.clone()))?.0,
+                gateway,
+            ])
         })
         .await;
         let ch = server.channel.clone();
@@ -194,7 +142,7 @@ impl Gx {
             mother_nid: String::new(),
             case_log: String::new(),
             gateway_db: (*gateway_db).clone(),
-            api: api_slot.unwrap(),
+            app: app.expect("the gateway was built"),
             _dbs: vec![db, consent_db, caselog_db, gateway_db],
         };
         gx.seed().await;
@@ -344,6 +292,29 @@ impl Gx {
             self.mother_nid,
             self.case_log,
         ) = (child, child_nid, other_nid, mother, mother_nid, log.name);
+    }
+
+    /// Another person of the municipality, by national id.
+    async fn add_person(&self, kind: PersonKind, nid: &str) -> String {
+        DirectoryServiceClient::new(self.server.channel.clone())
+            .create_person(self.req(
+                CreatePersonRequest {
+                    parent: format!("tenants/{T}"),
+                    person: Some(Person {
+                        kind: kind as i32,
+                        national_id: nid.into(),
+                        given_name: "A".into(),
+                        family_name: "B".into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                personas::operator(),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .name
     }
 
     async fn register(
@@ -542,9 +513,14 @@ async fn outbox_payloads<M: prost::Message + Default>(db: &Db, type_: &str) -> V
         .collect()
 }
 
+/// A public-sector report in the form of KS' published v2 example (see
+/// services/gateway/tests/fixtures/README.md).
+const KS_EXAMPLE: &str =
+    include_str!("../services/gateway/tests/fixtures/offentlig-bekymringsmelding-v2.json");
+
 fn fiks_doc(nid: &str, kommune: &str) -> String {
     let mut doc: serde_json::Value =
-        serde_json::from_str(&bti_gateway::fiks::example_document()).unwrap();
+        serde_json::from_str(&bti_gateway::domain::fiks::example_document()).unwrap();
     doc["kommunenummer"] = kommune.into();
     doc["offentligBarn"][0]["fnr"] = nid.into();
     doc.to_string()
@@ -939,8 +915,8 @@ bti_runtime::backend_tests! {
         // Not another client's business.
         assert!(gw.list_overdue_referrals(gx.req(ListOverdueReferralsRequest::default(), other_cw())).await.unwrap().into_inner().referrals.is_empty());
         // The sweep reports each missed deadline once.
-        gx.api.sweep().await.unwrap();
-        gx.api.sweep().await.unwrap();
+        gx.app.sweep().await.unwrap();
+        gx.app.sweep().await.unwrap();
         let missed = outbox_types(&gx.gateway_db).await.iter().filter(|t| t.ends_with("DeadlineMissed")).count();
         assert_eq!(missed, 2);
         // Opening the investigation meets both; it then runs three months.
@@ -1038,6 +1014,100 @@ bti_runtime::backend_tests! {
             outbox_payloads(gx.caselog_db(), "bti.caselog.v1.ReferralAttached").await;
         assert_eq!(told.len(), 2, "one more for the second referral, none for its retry");
         assert!(!told[1].restricted);
+    }
+
+    async fn the_published_ks_example_with_a_local_sending_time_is_accepted(db) {
+        let gx = Gx::start(db).await;
+        // The children of the example, in the directory.
+        let doc: serde_json::Value = serde_json::from_str(KS_EXAMPLE).unwrap();
+        let nid = doc["offentligBarn"][0]["fnr"].as_str().unwrap().to_string();
+        let person = gx.add_person(PersonKind::Child, &nid).await;
+        let mut referral = gx.referral(&nid);
+        referral.content = Some(Content::FiksBekymringsmeldingJson(KS_EXAMPLE.into()));
+        // Sent as published: `sendingstidspunkt` is a local time without an offset.
+        let r = gx.send(referral.clone(), cw()).await.unwrap();
+        assert_eq!(r.person, person);
+        assert_eq!(r.placement, Placement::Intake as i32);
+        assert!(matches!(r.content, Some(Content::FiksBekymringsmeldingJson(ref d)) if d == KS_EXAMPLE));
+        // What is not a date-time at all is still refused, and so is a local
+        // time Europe/Oslo skips (the spring-forward hour).
+        let field = "referral.fiks_bekymringsmelding_json#/sendingstidspunkt".to_string();
+        for bad in ["i går kveld", "2020-03-16", "2020-03-16T25:00:00", "2020-03-29T02:30:00"] {
+            let mut d = doc.clone();
+            d["sendingstidspunkt"] = bad.into();
+            referral.content = Some(Content::FiksBekymringsmeldingJson(d.to_string()));
+            let s = expect_code(gx.send(referral.clone(), cw()).await, Code::InvalidArgument);
+            assert_eq!(violated_fields(&s), vec![field.clone()], "{bad}");
+        }
+        assert_eq!(gx.count("SELECT COUNT(*) FROM referrals").await, 1);
+    }
+
+    async fn schema_and_fact_violations_are_reported_together(db) {
+        let gx = Gx::start(db).await;
+        let field = "referral.fiks_bekymringsmelding_json";
+        let with = |doc: &serde_json::Value| {
+            let mut r = gx.referral(&gx.other_nid);
+            r.content = Some(Content::FiksBekymringsmeldingJson(doc.to_string()));
+            r
+        };
+        // A pattern failing, another municipality and another child: one answer names all three.
+        let mut doc: serde_json::Value = serde_json::from_str(&fiks_doc(&gx.child_nid, "1103")).unwrap();
+        doc["bydelsnummer"] = "1".into();
+        let s = expect_code(gx.send(with(&doc), cw()).await, Code::InvalidArgument);
+        let mut fields = violated_fields(&s);
+        fields.sort();
+        assert_eq!(fields, vec![
+            format!("{field}#/bydelsnummer"),
+            format!("{field}#/kommunenummer"),
+            format!("{field}#/offentligBarn"),
+        ]);
+        assert!(!format!("{s:?}").contains(&gx.child_nid));
+        // With the fact fields missing, the schema's answer is all there is.
+        doc.as_object_mut().unwrap().remove("kommunenummer");
+        doc.as_object_mut().unwrap().remove("offentligBarn");
+        let s = expect_code(gx.send(with(&doc), cw()).await, Code::InvalidArgument);
+        let fields = violated_fields(&s);
+        assert!(fields.contains(&format!("{field}#")) && fields.contains(&format!("{field}#/bydelsnummer")), "{fields:?}");
+        assert!(!fields.contains(&format!("{field}#/kommunenummer")), "{fields:?}");
+        assert_eq!(gx.count("SELECT COUNT(*) FROM referrals").await, 0);
+    }
+
+    async fn control_characters_in_free_text_are_refused(db) {
+        // Limits that let a request past the runtime's screening (it reads
+        // messages up to 4 MiB): the gateway's own checks must hold alone.
+        let gx = Gx::start_with(db, 5 * 1024 * 1024, 8 * 1024 * 1024).await;
+        let nul = "a\u{0}b".to_string();
+        // A small request.
+        let mut r = gx.referral(&gx.other_nid);
+        r.content = Some(Content::Structured(ReferralContent { concern: nul.clone(), ..Default::default() }));
+        let s = expect_code(gx.send(r, cw()).await, Code::InvalidArgument);
+        assert_eq!(violated_fields(&s), vec!["referral.structured.concern"]);
+        // A large one: every free-text field named.
+        let mut data = PDF.to_vec();
+        data.resize(4 * 1024 * 1024 + 1024, b' ');
+        let mut r = restricted(gx.referral(&gx.other_nid));
+        r.external_reference = nul.clone();
+        r.legal_basis = nul.clone();
+        r.content = Some(Content::Structured(ReferralContent { concern: nul.clone(), background: nul.clone(), guardians_informed: false }));
+        r.attachments = vec![Attachment { filename: nul.clone(), content_type: "application/pdf".into(), sha256: sha(&data), data, size_bytes: 0 }];
+        let s = expect_code(gx.send(r, cw()).await, Code::InvalidArgument);
+        let mut fields = violated_fields(&s);
+        fields.sort();
+        assert_eq!(fields, vec![
+            "referral.attachments[0].filename",
+            "referral.external_reference",
+            "referral.legal_basis",
+            "referral.structured.background",
+            "referral.structured.concern",
+        ]);
+        // Escaped in a Fiks document, the text the document carries.
+        let mut doc: serde_json::Value = serde_json::from_str(&fiks_doc(&gx.other_nid, T)).unwrap();
+        doc["melding"]["historie"] = nul.clone().into();
+        let mut r = gx.referral(&gx.other_nid);
+        r.content = Some(Content::FiksBekymringsmeldingJson(doc.to_string()));
+        let s = expect_code(gx.send(r, cw()).await, Code::InvalidArgument);
+        assert_eq!(violated_fields(&s), vec!["referral.fiks_bekymringsmelding_json#/melding/historie"]);
+        assert_eq!(gx.count("SELECT COUNT(*) FROM referrals").await, 0);
     }
 
     async fn a_referral_about_an_unborn_child_concerns_the_mother(db) {
@@ -1156,7 +1226,7 @@ bti_runtime::backend_tests! {
         }
         let id = broken.name.trim_start_matches("referrals/");
         gx.exec(&format!("UPDATE referrals SET person = 'not-a-person' WHERE id = '{id}'")).await;
-        assert_eq!(gx.api.sweep().await.unwrap(), 1, "the other one is settled");
+        assert_eq!(gx.app.sweep().await.unwrap(), 1, "the other one is settled");
         assert_eq!(gx.get(&fine.name, cw()).await.unwrap().placement, Placement::Intake as i32);
         let pending = gx.count("SELECT COUNT(*) FROM referrals WHERE placement = 'PLACEMENT_UNSPECIFIED'").await;
         assert_eq!(pending, 1, "the broken one waits for a later sweep");
@@ -1190,7 +1260,7 @@ bti_runtime::backend_tests! {
         gx.exec(&format!("UPDATE referrals SET placement = 'PLACEMENT_UNSPECIFIED', create_time = {ts} WHERE id = '{id}'")).await;
         let listed = gx.gw.clone().list_referrals(gx.req(ListReferralsRequest::default(), cw())).await.unwrap().into_inner();
         assert!(listed.referrals.is_empty(), "pending referrals are not listed");
-        assert_eq!(gx.api.sweep().await.unwrap(), 1);
+        assert_eq!(gx.app.sweep().await.unwrap(), 1);
         assert_eq!(gx.get(&r.name, cw()).await.unwrap().placement, Placement::Intake as i32);
     }
 }
@@ -1199,8 +1269,10 @@ bti_runtime::backend_tests! {
 /// over TLS with that certificate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_pinned_client_must_present_its_certificate() {
-    use bti_runtime::auth::{AuthConfig, Verifier};
+    use bti_runtime::auth::Verifier;
     use bti_runtime::config::{ServerConfig, TlsConfig};
+    use bti_runtime::events::InProcessBus;
+    use bti_runtime::host::{Host, HostOptions, PeerUrls};
     use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
     use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
@@ -1268,34 +1340,32 @@ async fn a_pinned_client_must_present_its_certificate() {
         .await
         .unwrap();
 
+    // The gateway alone, on the runtime's host like every service, serving
+    // mutual TLS. ListReferrals asks no peer.
     let issuer = Arc::new(LocalIssuer::open(&dir).unwrap());
-    let verifier = Verifier::new(&AuthConfig {
-        issuers: vec![issuer.issuer_config()],
-        ..AuthConfig::default()
+    let mut settings = TestHostOptions::default().settings;
+    settings.listen = "127.0.0.1:0".parse().unwrap();
+    settings.server = cfg;
+    settings.auth.issuers.push(issuer.issuer_config());
+    let verifier = Verifier::new(&settings.auth).await.unwrap();
+    let host = Host::bind(HostOptions {
+        settings,
+        verifier,
+        bus: Arc::new(InProcessBus::default()),
+        clock: bti_runtime::clock::system(),
+        peers: PeerUrls::ThisServer,
+        issuer: Some(issuer.clone()),
+        probe_every: std::time::Duration::from_millis(500),
     })
     .await
     .unwrap();
-    // ListReferrals asks no peer; these point nowhere.
-    let nowhere = || lazy_channel("http://127.0.0.1:9").unwrap();
-    let creds = ServiceCredentials::new(issuer.clone(), "gateway", "");
-    let api = bti_gateway::GatewayApi::new(
-        store,
-        bti_gateway::grpc::Peers {
-            directory: Directory::new(nowhere(), creds.clone()),
-            consent: ConsentChecker::new(nowhere(), creds.clone()),
-            relay: bti_runtime::peers::CaseLog::new(nowhere(), creds),
-        },
-        OutboxSignal::default(),
-        Default::default(),
-    );
-    let mut set = ServiceSet::new();
-    set.add(api.into_server());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let running = bti_runtime::server::start(listener, &cfg, verifier, set, std::future::pending())
+    let port = host.local_addr().port();
+    let (gateway, _app) = bti_gateway::build(&host.wiring("gateway", db.db.clone())).unwrap();
+    let running = host
+        .start(vec![gateway], std::future::pending())
         .await
         .unwrap();
-    running.set_serving().await;
+    running.open().await;
 
     let token = issuer.sign(cw()).unwrap();
     let call = |identity: Option<Identity>| {

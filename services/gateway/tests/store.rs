@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use bti_gateway::domain::*;
-use bti_gateway::store::{Begun, GatewayStore, Idem, NewAttachment};
+use bti_gateway::store::{Claim, GatewayStore, Idem, NewAttachment};
 use bti_proto::gateway::{ClientChanged, ReferralReceived};
 use bti_runtime::ApiError;
 use bti_runtime::api::{new_id, now};
@@ -144,17 +144,17 @@ bti_runtime::backend_tests! {
             data: b"%PDF-x".to_vec(),
         };
         let key = idem("k1", "f1");
-        assert_eq!(s.begin_referral("scope", &key, &r, std::slice::from_ref(&pdf), &row(&r.id, "CREATE")).await.unwrap(), Begun::New);
+        assert_eq!(s.begin_referral("scope", &key, &r, std::slice::from_ref(&pdf), &row(&r.id, "CREATE")).await.unwrap(), Claim::New);
         // A retry with another generated id gets the first.
         let retry = referral();
-        assert_eq!(s.begin_referral("scope", &key, &retry, &[], &row(&retry.id, "CREATE")).await.unwrap(), Begun::Replay(r.id.clone()));
+        assert_eq!(s.begin_referral("scope", &key, &retry, &[], &row(&retry.id, "CREATE")).await.unwrap(), Claim::Replay(r.id.clone()));
         // The same key for a different request is refused.
         let other = referral();
         let e = s.begin_referral("scope", &idem("k1", "f2"), &other, &[], &row(&other.id, "CREATE")).await.unwrap_err();
         assert!(matches!(e, ApiError::InvalidArgument(_)), "{e:?}");
         // Another scope (client) may use the same key.
         let theirs = referral();
-        assert_eq!(s.begin_referral("other", &key, &theirs, &[], &row(&theirs.id, "CREATE")).await.unwrap(), Begun::New);
+        assert_eq!(s.begin_referral("other", &key, &theirs, &[], &row(&theirs.id, "CREATE")).await.unwrap(), Claim::New);
         assert_eq!(count(&db, "SELECT COUNT(*) FROM referrals").await, 2);
         assert_eq!(count(&db, "SELECT COUNT(*) FROM referral_attachments").await, 1);
         assert_eq!(count(&db, "SELECT COUNT(*) FROM access_log").await, 2);
@@ -178,8 +178,8 @@ bti_runtime::backend_tests! {
         let mut replays = Vec::new();
         for t in tasks {
             match t.await.unwrap() {
-                (id, Begun::New) => winners.push(id),
-                (_, Begun::Replay(existing)) => replays.push(existing),
+                (id, Claim::New) => winners.push(id),
+                (_, Claim::Replay(existing)) => replays.push(existing),
             }
         }
         assert_eq!(winners.len(), 1, "{winners:?}");

@@ -22,25 +22,10 @@ mod postgres;
 mod sql;
 mod sqlite;
 
-pub use bti_runtime::db::Idem;
+pub use crate::domain::NewAttachment;
+pub use bti_runtime::db::{Claim, Idem};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
-
-/// What claiming a referral's request id found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Begun {
-    /// First use: the referral is stored, pending.
-    New,
-    /// The id was used before for the same request: this referral (by id).
-    Replay(String),
-}
-
-/// An attachment to store: its metadata and bytes.
-#[derive(Debug, Clone)]
-pub struct NewAttachment {
-    pub meta: AttachmentRecord,
-    pub data: Vec<u8>,
-}
 
 #[async_trait]
 pub trait GatewayStore: Send + Sync {
@@ -63,7 +48,8 @@ pub trait GatewayStore: Send + Sync {
     ) -> ApiResult<()>;
 
     /// Claims `idem` under `scope` and stores `r` pending with its
-    /// attachments and access row, in one transaction.
+    /// attachments and access row, in one transaction: [`Claim::New`] when
+    /// stored, or the referral (by id) a first use of the key stored.
     async fn begin_referral(
         &self,
         scope: &str,
@@ -71,7 +57,7 @@ pub trait GatewayStore: Send + Sync {
         r: &ReferralRecord,
         attachments: &[NewAttachment],
         access: &AccessRecord,
-    ) -> ApiResult<Begun>;
+    ) -> ApiResult<Claim>;
     /// The (fingerprint, referral id) stored for a request id under `scope`,
     /// read before a create's checks so a retry gets the first result even
     /// if what those checks look at has changed since.

@@ -8,7 +8,7 @@ macro_rules! gateway_sql_store {
         use bti_runtime::ApiResult;
         use chrono::{DateTime, Utc};
 
-        use super::{Begun, GatewayStore, Idem, NewAttachment};
+        use super::{GatewayStore, Idem, NewAttachment};
         use crate::domain::*;
 
         type Tx = sqlx::Transaction<'static, $db>;
@@ -142,10 +142,10 @@ macro_rules! gateway_sql_store {
                 r: &ReferralRecord,
                 attachments: &[NewAttachment],
                 access: &AccessRecord,
-            ) -> ApiResult<Begun> {
+            ) -> ApiResult<Claim> {
                 let mut tx = self.begin().await?;
                 if let Claim::Replay(existing) = tx.claim(scope, idem, &r.id).await? {
-                    return Ok(Begun::Replay(existing));
+                    return Ok(Claim::Replay(existing));
                 }
                 let sql = format!(
                     "INSERT INTO referrals ({REFERRAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
@@ -205,7 +205,7 @@ macro_rules! gateway_sql_store {
                 }
                 Self::insert_access(&mut tx, access).await?;
                 tx.commit().await?;
-                Ok(Begun::New)
+                Ok(Claim::New)
             }
 
             async fn settle_referral(&self, r: &ReferralRecord, access: &AccessRecord, event: OutboxEvent) -> ApiResult<bool> {
