@@ -1250,6 +1250,54 @@ bti_runtime::backend_tests! {
         assert_eq!(violated_fields(&e), vec!["request_id".to_string()]);
     }
 
+    async fn racing_settles_of_one_referral_agree_with_the_relay_log(db) {
+        let gx = Gx::start(db).await;
+        // Restricted: it goes onto the child's log without consent.
+        let r = gx.send(restricted(gx.referral(&gx.child_nid)), cw()).await.unwrap();
+        let id = r.name.trim_start_matches("referrals/").to_string();
+        // As if its create stopped before recording where it landed: a
+        // retry, the sweep and another replica now all settle it at once.
+        gx.exec(&format!("UPDATE referrals SET placement = 'PLACEMENT_UNSPECIFIED', case_log = '', attached_referral = '', settle_log = '' WHERE id = '{id}'")).await;
+        let pending = gx.app.store().referral(&id).await.unwrap().unwrap();
+        let settles: Vec<_> = (0..8)
+            .map(|_| {
+                let (app, r) = (gx.app.clone(), pending.clone());
+                tokio::spawn(async move { app.settle(r).await })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for s in settles {
+            answers.push(s.await.unwrap().unwrap());
+        }
+        assert!(answers.iter().all(|a| a.placement == "PLACEMENT_CASE_LOG" && a.case_log == gx.case_log), "{answers:?}");
+        let attached: Vec<_> = answers.iter().map(|a| a.attached_referral.clone()).collect();
+        assert!(attached.iter().all(|a| *a == attached[0]));
+        assert!(attached[0].starts_with(&format!("{}/referrals/", gx.case_log)));
+        assert_eq!(gx.attached(kari()).await.unwrap(), vec![r.name.clone()], "one attachment on the relay log");
+        let received = outbox_payloads::<bti_proto::gateway::ReferralReceived>(&gx.gateway_db, "bti.gateway.v1.ReferralReceived").await;
+        assert_eq!(received.iter().filter(|e| e.referral == r.name).count(), 2, "the first create's settle, then exactly one more");
+    }
+
+    async fn a_settle_follows_the_decision_recorded_before_it(db) {
+        let gx = Gx::start(db).await;
+        // Unrestricted from child welfare, whose unit the child's consent does
+        // not cover: routed now, it would go to intake.
+        let r = gx.send(gx.referral(&gx.child_nid), cw()).await.unwrap();
+        assert_eq!(r.placement, Placement::Intake as i32);
+        let id = r.name.trim_start_matches("referrals/").to_string();
+        // Another settle decided, a moment ago, to attach it to the child's
+        // log (and stopped before asking the relay log).
+        gx.exec(&format!("UPDATE referrals SET placement = 'PLACEMENT_UNSPECIFIED', settle_log = '' WHERE id = '{id}'")).await;
+        assert!(gx.app.store().claim_attach(&id, &gx.case_log).await.unwrap());
+        let pending = gx.app.store().referral(&id).await.unwrap().unwrap();
+        // This settle follows that decision instead of making its own; the
+        // relay log refuses (no consent for the sender's unit), so it lands
+        // in intake, and nothing is attached: both sides agree.
+        let settled = gx.app.settle(pending).await.unwrap();
+        assert_eq!(settled.placement, "PLACEMENT_INTAKE");
+        assert!(gx.attached(kari()).await.unwrap().is_empty());
+    }
+
     async fn a_referral_left_pending_is_settled_by_the_sweep(db) {
         let gx = Gx::start(db).await;
         let r = gx.send(gx.referral(&gx.other_nid), cw()).await.unwrap();

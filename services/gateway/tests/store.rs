@@ -95,6 +95,7 @@ fn referral() -> ReferralRecord {
         investigation_time: None,
         closed_time: None,
         missed: String::new(),
+        settle_log: String::new(),
         version: 1,
         create_time: t,
         update_time: t,
@@ -187,16 +188,49 @@ bti_runtime::backend_tests! {
         assert_eq!(count(&db, "SELECT COUNT(*) FROM referrals").await, 1);
     }
 
+    async fn the_first_decision_to_attach_binds_every_later_settle(db) {
+        let s = store(&db).await;
+        let r = referral();
+        s.begin_referral("scope", &idem("k", "f"), &r, &[], &row(&r.id, "CREATE")).await.unwrap();
+        // Racing settles: exactly one records its decision.
+        let tasks: Vec<_> = (0..6)
+            .map(|i| {
+                let (s, id) = (s.clone(), r.id.clone());
+                tokio::spawn(async move { s.claim_attach(&id, &format!("tenants/4201/caseLogs/l{i}")).await.unwrap() })
+            })
+            .collect();
+        let mut won = 0;
+        for t in tasks {
+            won += usize::from(t.await.unwrap());
+        }
+        assert_eq!(won, 1);
+        let decided = s.referral(&r.id).await.unwrap().unwrap();
+        assert!(decided.is_pending() && decided.settle_log.starts_with("tenants/4201/caseLogs/l"));
+        // A settle that decided intake without seeing that decision loses...
+        let mut intake = decided.clone();
+        intake.placement = "PLACEMENT_INTAKE".into();
+        assert!(!s.settle_referral(&intake, "", &row(&r.id, "UPDATE"), received(&r)).await.unwrap());
+        // ...and the one following it finishes.
+        let mut attached = decided.clone();
+        attached.placement = "PLACEMENT_CASE_LOG".into();
+        attached.case_log = decided.settle_log.clone();
+        attached.attached_referral = format!("{}/referrals/a", decided.settle_log);
+        assert!(s.settle_referral(&attached, &decided.settle_log, &row(&r.id, "UPDATE"), received(&r)).await.unwrap());
+        assert!(!s.claim_attach(&r.id, "tenants/4201/caseLogs/late").await.unwrap(), "settled: nothing more to decide");
+        let stored = s.referral(&r.id).await.unwrap().unwrap();
+        assert_eq!((stored.placement.as_str(), stored.case_log.as_str()), ("PLACEMENT_CASE_LOG", decided.settle_log.as_str()));
+    }
+
     async fn a_referral_is_settled_once_with_its_event(db) {
         let s = store(&db).await;
         let r = referral();
         s.begin_referral("scope", &idem("k", "f"), &r, &[], &row(&r.id, "CREATE")).await.unwrap();
         let mut placed = r.clone();
         placed.placement = "PLACEMENT_INTAKE".into();
-        assert!(s.settle_referral(&placed, &row(&r.id, "UPDATE"), received(&r)).await.unwrap());
+        assert!(s.settle_referral(&placed, "", &row(&r.id, "UPDATE"), received(&r)).await.unwrap());
         let mut again = r.clone();
         again.placement = "PLACEMENT_CASE_LOG".into();
-        assert!(!s.settle_referral(&again, &row(&r.id, "UPDATE"), received(&r)).await.unwrap());
+        assert!(!s.settle_referral(&again, "", &row(&r.id, "UPDATE"), received(&r)).await.unwrap());
         let stored = s.referral(&r.id).await.unwrap().unwrap();
         assert_eq!(stored.placement, "PLACEMENT_INTAKE");
         assert_eq!(stored.version, 2);

@@ -31,6 +31,10 @@ pub struct Settings {
     /// them all at itself.
     #[serde(default)]
     pub peers: std::collections::BTreeMap<String, String>,
+    /// How often a peer's name is resolved again, so calls follow its
+    /// replicas (a Kubernetes headless Service) as they come and go.
+    #[serde(default = "default_resolve")]
+    pub peer_resolve_secs: u64,
     /// Settings of individual services, by service name (for example
     /// `[service.gateway]`, `BTI__SERVICE__GATEWAY__…`); each service
     /// defines and documents its own section.
@@ -141,6 +145,9 @@ pub struct EventsConfig {
 
 fn default_listen() -> SocketAddr {
     "127.0.0.1:50051".parse().unwrap()
+}
+fn default_resolve() -> u64 {
+    10
 }
 fn default_pool() -> u32 {
     16

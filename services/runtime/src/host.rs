@@ -260,6 +260,7 @@ pub struct Peers {
     urls: Arc<BTreeMap<String, String>>,
     /// Set when every peer is the host itself.
     this_server: Option<String>,
+    resolve_every: Duration,
     issuer: Option<Arc<LocalIssuer>>,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
 }
@@ -282,7 +283,7 @@ impl Peers {
         if let Some(ch) = channels.get(url) {
             return Ok(ch.clone());
         }
-        let ch = crate::client::lazy_channel(url)?;
+        let ch = crate::client::peer_channel(url, self.resolve_every)?;
         channels.insert(url.clone(), ch.clone());
         Ok(ch)
     }
@@ -401,6 +402,7 @@ impl Host {
                 caller: name,
                 urls: self.urls.clone(),
                 this_server: self.this_server.clone(),
+                resolve_every: Duration::from_secs(self.settings.peer_resolve_secs.max(1)),
                 issuer: self.options.issuer.clone(),
                 channels: self.channels.clone(),
             },

@@ -196,19 +196,75 @@ impl App {
     }
 
     /// Routes a pending referral (see [`Routing`]): onto the subject's
-    /// active relay log, or into the municipality's intake. Safe to run
-    /// twice: the relay log's attach is idempotent by the referral's id, and
-    /// only one settle is recorded.
-    ///
-    /// Known race, left for now: a retried create and the sweep settling the
-    /// same pending referral at once may decide differently (the log closes
-    /// or consent changes between their questions); the first settle is
-    /// recorded, and if that one is intake while the other attached, the
-    /// relay log holds an attachment the gateway shows in intake.
+    /// active relay log, or into the municipality's intake, once. Several
+    /// settles of one referral may run at once (a retried create, the sweep,
+    /// another replica) and ask the relay log and consent at different
+    /// moments; the first to decide on a relay log records that decision
+    /// before it asks the relay log to attach, and every other settle then
+    /// follows it (the attach is idempotent by the referral's id), so the
+    /// relay log and the gateway never disagree about where it landed.
     pub async fn settle(&self, mut r: ReferralRecord) -> ApiResult<ReferralRecord> {
-        let mut routing = Routing::of(&r);
+        // Each turn either finishes or learns another settle's decision.
+        for _ in 0..4 {
+            if !r.is_pending() {
+                return Ok(r);
+            }
+            if r.settle_log.is_empty() {
+                match self.route(&r).await? {
+                    Some(log) => {
+                        if self.store.claim_attach(&r.id, &log).await? {
+                            r.settle_log = log;
+                            r.version += 1;
+                        } else {
+                            r = self.stored(&r.id).await?;
+                        }
+                        continue;
+                    }
+                    None => {
+                        if let Some(done) = self.finish(&r, None).await? {
+                            return Ok(done);
+                        }
+                        r = self.stored(&r.id).await?;
+                        continue;
+                    }
+                }
+            }
+            // Attach where it was decided; the log may have closed since.
+            let attached = AttachedReferral {
+                referral: r.name(),
+                kind: enum_of(bti_proto::caselog::ReferralKind::from_str_name, &r.kind),
+                restricted: r.restricted,
+                legal_basis: r.legal_basis.clone(),
+                from_organization: r.from_organization.clone(),
+                from_unit: r.from_unit.clone(),
+                client: client_name(&r.client),
+                ..Default::default()
+            };
+            let placed = match self
+                .peers
+                .relay
+                .attach(&r.settle_log, attached, &r.id)
+                .await?
+            {
+                Attach::Attached(a) => Some(a.name),
+                Attach::Refused => None,
+            };
+            if let Some(done) = self.finish(&r, placed).await? {
+                return Ok(done);
+            }
+            r = self.stored(&r.id).await?;
+        }
+        Err(ApiError::Aborted(format!(
+            "{}: settled concurrently; read it again",
+            r.name()
+        )))
+    }
+
+    /// Where `r` should go now: the relay log to attach it to, or intake.
+    async fn route(&self, r: &ReferralRecord) -> ApiResult<Option<String>> {
+        let mut routing = Routing::of(r);
         let mut log = None;
-        let decision = loop {
+        loop {
             match routing.decide() {
                 Decision::Ask(Question::ActiveLog) => {
                     log = self.peers.relay.active_log(&r.tenant, &r.person).await?;
@@ -222,31 +278,25 @@ impl App {
                         .await?;
                     routing.consent_covers_sender = Some(revision.is_some());
                 }
-                decided => break decided,
-            }
-        };
-        let mut placed = None;
-        if let (Decision::RelayLog, Some(log)) = (decision, log) {
-            let attached = AttachedReferral {
-                referral: r.name(),
-                kind: enum_of(bti_proto::caselog::ReferralKind::from_str_name, &r.kind),
-                restricted: r.restricted,
-                legal_basis: r.legal_basis.clone(),
-                from_organization: r.from_organization.clone(),
-                from_unit: r.from_unit.clone(),
-                client: client_name(&r.client),
-                ..Default::default()
-            };
-            // Refused: the log closed or consent changed since it was asked.
-            if let Attach::Attached(a) = self.peers.relay.attach(&log.name, attached, &r.id).await?
-            {
-                placed = Some((log.name, a.name));
+                Decision::RelayLog => return Ok(log.map(|l| l.name)),
+                Decision::Intake => return Ok(None),
             }
         }
-        let (placement, purpose) = match placed {
-            Some((log, attached)) => {
-                r.case_log = log;
-                r.attached_referral = attached;
+    }
+
+    /// Records where `r` landed (attached as `attached` on its decided log,
+    /// or in intake), if no other settle finished or decided otherwise
+    /// first; `None` then.
+    async fn finish(
+        &self,
+        current: &ReferralRecord,
+        attached: Option<String>,
+    ) -> ApiResult<Option<ReferralRecord>> {
+        let mut r = current.clone();
+        let (placement, purpose) = match attached {
+            Some(name) => {
+                r.case_log = r.settle_log.clone();
+                r.attached_referral = name;
                 (
                     Placement::CaseLog,
                     "CreateReferral: attached to the relay log",
@@ -275,12 +325,15 @@ impl App {
                 restricted: r.restricted,
             },
         );
-        if self.store.settle_referral(&r, &row, event).await? {
+        if self
+            .store
+            .settle_referral(&r, &current.settle_log, &row, event)
+            .await?
+        {
             r.version += 1;
-            self.committed(r)
+            Ok(Some(self.committed(r)?))
         } else {
-            // A racing retry settled it first: that is the result.
-            self.stored(&r.id).await
+            Ok(None)
         }
     }
 }

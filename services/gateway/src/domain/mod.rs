@@ -127,6 +127,9 @@ pub struct ReferralRecord {
     pub version: i64,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
+    /// While pending: the relay log a settle decided to attach it to (empty
+    /// until one did). Every later settle follows this decision.
+    pub settle_log: String,
 }
 
 impl ReferralRecord {
@@ -175,6 +178,7 @@ impl ReferralRecord {
             investigation_time: None,
             closed_time: None,
             missed: String::new(),
+            settle_log: String::new(),
             version: 1,
             create_time: now,
             update_time: now,
@@ -294,6 +298,7 @@ pub(crate) mod fixtures {
             investigation_time: None,
             closed_time: None,
             missed: String::new(),
+            settle_log: String::new(),
             version: 1,
             create_time: create,
             update_time: create,

@@ -66,11 +66,18 @@ pub trait GatewayStore: Send + Sync {
         scope: &str,
         request_id: &str,
     ) -> ApiResult<Option<(String, String)>>;
+    /// Records that a settle decided to attach the pending referral `id` to
+    /// `case_log`, before the relay log is asked; `false` when another
+    /// settle decided first (then follow its decision).
+    async fn claim_attach(&self, id: &str, case_log: &str) -> ApiResult<bool>;
     /// Records where a pending referral landed, with its access row and
-    /// event; `false` when it was already settled (by a racing retry).
+    /// event, if its recorded decision is still `decided` (the relay log it
+    /// was to be attached to, or empty: none yet); `false` when another
+    /// settle decided or finished first.
     async fn settle_referral(
         &self,
         r: &ReferralRecord,
+        decided: &str,
         access: &AccessRecord,
         event: OutboxEvent,
     ) -> ApiResult<bool>;

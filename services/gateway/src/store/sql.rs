@@ -208,11 +208,25 @@ macro_rules! gateway_sql_store {
                 Ok(Claim::New)
             }
 
-            async fn settle_referral(&self, r: &ReferralRecord, access: &AccessRecord, event: OutboxEvent) -> ApiResult<bool> {
+            async fn claim_attach(&self, id: &str, case_log: &str) -> ApiResult<bool> {
+                let rows = sqlx::query(
+                    "UPDATE referrals SET settle_log = $1, version = version + 1 \
+                     WHERE id = $2 AND placement = $3 AND settle_log = ''",
+                )
+                .bind(case_log)
+                .bind(id)
+                .bind(PENDING)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(rows == 1)
+            }
+
+            async fn settle_referral(&self, r: &ReferralRecord, decided: &str, access: &AccessRecord, event: OutboxEvent) -> ApiResult<bool> {
                 let mut tx = self.begin().await?;
                 let rows = sqlx::query(
                     "UPDATE referrals SET placement = $1, case_log = $2, attached_referral = $3, \
-                     update_time = $4, version = version + 1 WHERE id = $5 AND placement = $6",
+                     update_time = $4, version = version + 1 WHERE id = $5 AND placement = $6 AND settle_log = $7",
                 )
                 .bind(&r.placement)
                 .bind(&r.case_log)
@@ -220,6 +234,7 @@ macro_rules! gateway_sql_store {
                 .bind(r.update_time)
                 .bind(&r.id)
                 .bind(PENDING)
+                .bind(decided)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
