@@ -151,6 +151,101 @@ bti_runtime::backend_tests! {
     }
 }
 
+/// Random bytes to every unary method of every service (all mounted, as in
+/// `bti dev`), as an operator and as an employee: whatever decodes runs the
+/// handler with odd values, whatever does not is refused; no call answers
+/// INTERNAL or UNKNOWN (a panic) and the server keeps serving. A fixed seed
+/// makes a failure reproducible; the long version is `fuzz/`'s `screen` target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn random_requests_to_every_method_never_answer_internal() {
+    use rand::{Rng, SeedableRng};
+    let dbs = [
+        bti_runtime::testing::sqlite().await,
+        bti_runtime::testing::sqlite().await,
+        bti_runtime::testing::sqlite().await,
+        bti_runtime::testing::sqlite().await,
+    ];
+    let host = TestHost::start(|h| {
+        Ok(vec![
+            bti_directory::build(&h.wiring("directory", dbs[0].db.clone()))?.0,
+            bti_consent::build(&h.wiring("consent", dbs[1].db.clone()))?.0,
+            bti_caselog::build(&h.wiring("caselog", dbs[2].db.clone()))?.0,
+            bti_gateway::build(&h.wiring("gateway", dbs[3].db.clone()))?.0,
+        ])
+    })
+    .await;
+    seed_tenant(&host).await;
+    let pool = prost_reflect::DescriptorPool::decode(bti_proto::FILE_DESCRIPTOR_SET).unwrap();
+    let mut paths = Vec::new();
+    for s in pool.services() {
+        for m in s.methods() {
+            if !m.is_client_streaming() && !m.is_server_streaming() {
+                paths.push(format!("/{}/{}", s.full_name(), m.name()));
+            }
+        }
+    }
+    let served = [
+        "bti.directory.",
+        "bti.consent.",
+        "bti.caselog.",
+        "bti.gateway.",
+    ];
+    paths.retain(|p| served.iter().any(|s| p[1..].starts_with(s)));
+    assert!(paths.len() > 60, "{} methods", paths.len());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    let who = [
+        host.token(personas::operator()),
+        host.token(personas::employee(
+            "e",
+            "4201",
+            &["tenants/4201/units/school"],
+            &[Role::UnitLeader],
+        )),
+    ];
+    let mut calls = 0;
+    for path in &paths {
+        let path: &'static str = Box::leak(path.clone().into_boxed_str());
+        for i in 0..12 {
+            let len = rng.gen_range(0..64);
+            let mut body: Vec<u8> = (0..len).map(|_| rng.r#gen()).collect();
+            // Half of them start as a well-formed string field 1 (most
+            // requests' name or parent), so handlers run, not only decoding.
+            if i % 2 == 0 {
+                let text: String = (0..rng.gen_range(0..30))
+                    .map(|_| rng.gen_range(b' '..=b'~') as char)
+                    .collect();
+                let mut framed = vec![0x0a, text.len() as u8];
+                framed.extend_from_slice(text.as_bytes());
+                body = framed;
+            }
+            let mut grpc = tonic::client::Grpc::new(host.channel.clone());
+            grpc.ready().await.unwrap();
+            let req = bti_runtime::testing::with_token(Bytes::from(body.clone()), &who[i % 2]);
+            let r = grpc
+                .unary(req, http::uri::PathAndQuery::from_static(path), RawCodec)
+                .await;
+            calls += 1;
+            if let Err(s) = r {
+                assert!(
+                    !matches!(s.code(), Code::Internal | Code::Unknown),
+                    "{path} with {body:02x?} answered {s:?}"
+                );
+            }
+        }
+    }
+    // Still serving.
+    DirectoryServiceClient::new(host.channel.clone())
+        .get_tenant(host.request(
+            GetTenantRequest {
+                name: "tenants/4201".into(),
+            },
+            personas::operator(),
+        ))
+        .await
+        .unwrap();
+    eprintln!("{calls} random calls over {} methods", paths.len());
+}
+
 /// A TCP relay between a service and PostgreSQL that can be cut (every
 /// connection dropped, new ones refused) and restored on the same port: the
 /// service sees exactly what a database restart looks like from its side.
