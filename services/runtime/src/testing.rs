@@ -11,10 +11,8 @@ use std::sync::Arc;
 
 use tonic::transport::Channel;
 
-use crate::auth::{AuthConfig, Claims, LocalIssuer, Verifier};
-use crate::config::ServerConfig;
+use crate::auth::{Claims, LocalIssuer, Verifier};
 use crate::db::Db;
-use crate::server::{Running, ServiceSet};
 
 pub const POSTGRES_ENV: &str = "BTI_TEST_POSTGRES_URL";
 
@@ -137,77 +135,6 @@ macro_rules! backend_tests {
             )*
         }
     };
-}
-
-/// A real server on 127.0.0.1 with a random port, trusting a fresh dev issuer.
-pub struct TestServer {
-    pub addr: std::net::SocketAddr,
-    pub issuer: Arc<LocalIssuer>,
-    pub channel: Channel,
-    running: Option<Running>,
-    _dir: TempDir,
-}
-
-impl TestServer {
-    pub async fn start(set: ServiceSet) -> Self {
-        Self::start_with(|_, _| set).await
-    }
-
-    /// Binds first, then builds the services with the server's own URL and
-    /// issuer, for services that call peers mounted on the same server.
-    pub async fn start_with(build: impl FnOnce(&str, Arc<LocalIssuer>) -> ServiceSet) -> Self {
-        let dir = TempDir::new("bti-test-server");
-        let issuer = Arc::new(LocalIssuer::open(dir.path()).expect("dev issuer"));
-        let verifier: Arc<Verifier> = Verifier::new(&AuthConfig {
-            issuers: vec![issuer.issuer_config()],
-            ..AuthConfig::default()
-        })
-        .await
-        .expect("verifier");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let set = build(&url, issuer.clone());
-        let running = crate::server::start(
-            listener,
-            &ServerConfig::default(),
-            verifier,
-            set,
-            std::future::pending(),
-        )
-        .await
-        .expect("start server");
-        running.set_serving().await;
-        let addr = running.local_addr;
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .expect("uri")
-            .connect()
-            .await
-            .expect("connect");
-        TestServer {
-            addr,
-            issuer,
-            channel,
-            running: Some(running),
-            _dir: dir,
-        }
-    }
-
-    pub fn token(&self, claims: Claims) -> String {
-        self.issuer.sign(claims).expect("sign")
-    }
-
-    /// A request carrying a bearer token for `claims`.
-    pub fn request<T>(&self, message: T, claims: Claims) -> tonic::Request<T> {
-        with_token(message, &self.token(claims))
-    }
-
-    pub async fn stop(mut self) {
-        if let Some(r) = self.running.take() {
-            r.shutdown().await.expect("clean shutdown");
-        }
-    }
 }
 
 /// Every service under test on one real server, wired by the same
