@@ -31,74 +31,19 @@ use bti_proto::consent::consent_service_client::ConsentServiceClient;
 use bti_proto::consent::*;
 use bti_proto::directory::directory_service_client::DirectoryServiceClient;
 use bti_proto::directory::*;
-use bti_runtime::auth::{LocalIssuer, Role, personas};
+use bti_runtime::auth::{Role, personas};
 use bti_runtime::db::Db;
 use bti_runtime::events::{EventBus, NatsBus};
-use bti_runtime::testing::{TempDir, TestDb, with_token};
+use bti_runtime::testing::with_token;
 use chrono::NaiveDate;
-use common::{Proc, free_port};
+use common::cluster::{Cluster, SERVICES};
 use futures::StreamExt;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
-const SERVICES: [&str; 4] = ["directory", "consent", "caselog", "gateway"];
 const WRITERS: usize = 4;
 const LOAD: Duration = Duration::from_secs(4);
-
-/// Two replicas of every service, each service on its own database.
-struct Cluster {
-    config: String,
-    dbs: BTreeMap<&'static str, TestDb>,
-    addrs: BTreeMap<&'static str, [String; 2]>,
-    procs: BTreeMap<(&'static str, usize), Proc>,
-}
-
-impl Cluster {
-    fn env(&self, service: &'static str, i: usize) -> Vec<(String, String)> {
-        let mut env = vec![
-            ("BTI_CONFIG".to_string(), self.config.clone()),
-            ("BTI__LISTEN".into(), self.addrs[service][i].clone()),
-            ("BTI__DATABASE__URL".into(), self.dbs[service].url.clone()),
-            ("BTI__SERVER__DB_PROBE_SECS".into(), "1".into()),
-            ("BTI__DATABASE__ACQUIRE_TIMEOUT_SECS".into(), "2".into()),
-            ("BTI__LOG__FILTER".into(), "error".into()),
-        ];
-        // Every peer as the list of its replicas: calls are spread over both.
-        for peer in SERVICES {
-            let list = self.addrs[peer]
-                .iter()
-                .map(|a| format!("http://{a}"))
-                .collect::<Vec<_>>();
-            env.push((
-                format!("BTI__PEERS__{}", peer.to_uppercase()),
-                list.join(","),
-            ));
-        }
-        env
-    }
-
-    fn start(&mut self, service: &'static str, i: usize) {
-        let env = self.env(service, i);
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let p = Proc::spawn(&["serve", service], &env, self.addrs[service][i].clone());
-        self.procs.insert((service, i), p);
-    }
-
-    async fn serving(&self, service: &'static str, i: usize) -> Channel {
-        let name = format!("bti.{service}.v1.{}Service", grpc_name(service));
-        self.procs[&(service, i)].channel(&name).await
-    }
-}
-
-fn grpc_name(service: &str) -> &'static str {
-    match service {
-        "directory" => "Directory",
-        "consent" => "Consent",
-        "caselog" => "CaseLog",
-        _ => "Gateway",
-    }
-}
 
 /// What the writers saw.
 #[derive(Default)]
@@ -263,38 +208,18 @@ async fn replicas_lose_nothing_through_crashes_restarts_and_outages() {
         eprintln!("skipped: BTI_TEST_NATS_URL not set");
         return;
     };
-    let mut dbs = BTreeMap::new();
-    for s in SERVICES {
-        let Some(db) = bti_runtime::testing::postgres().await else {
-            eprintln!("skipped: {} not set", bti_runtime::testing::POSTGRES_ENV);
-            return;
-        };
-        dbs.insert(s, db);
-    }
-    let keys = TempDir::new("bti-faults");
-    let idp = LocalIssuer::open_named(keys.path(), "test-idp", true).unwrap();
-    let internal = LocalIssuer::open_named(keys.path(), "bti-internal", true).unwrap();
-    let stream = format!("F{}", uuid::Uuid::new_v4().simple());
-    let config = keys.path().join("bti.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[auth.issuers]]\nissuer = \"test-idp\"\njwks_path = \"{}\"\n\n[[auth.issuers]]\nissuer = \"bti-internal\"\njwks_path = \"{}\"\n\n[internal]\nkey_dir = \"{}\"\n\n[events]\nstream = \"{stream}\"\nnats_url = \"{nats_url}\"\n",
-            idp.jwks_path.display(),
-            internal.jwks_path.display(),
-            keys.path().display()
-        ),
-    )
-    .unwrap();
-    let mut cluster = Cluster {
-        config: config.display().to_string(),
-        addrs: SERVICES
-            .iter()
-            .map(|s| (*s, [0, 1].map(|_| format!("127.0.0.1:{}", free_port()))))
-            .collect(),
-        dbs,
-        procs: BTreeMap::new(),
+    let Some(mut cluster) = Cluster::new(2, Some(&nats_url)).await else {
+        eprintln!("skipped: {} not set", bti_runtime::testing::POSTGRES_ENV);
+        return;
     };
+    cluster.extra_env = [
+        ("BTI__SERVER__DB_PROBE_SECS", "1"),
+        ("BTI__DATABASE__ACQUIRE_TIMEOUT_SECS", "2"),
+        ("BTI__LOG__FILTER", "error"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .to_vec();
+    let (idp, stream) = (cluster.idp.clone(), cluster.stream.clone());
     for s in SERVICES {
         for i in 0..2 {
             cluster.start(s, i);

@@ -1,5 +1,5 @@
-//! End-to-end in distributed mode: `bti serve directory`, `consent`,
-//! `caselog` and `gateway` as separate processes, each on its own PostgreSQL database, with
+//! End-to-end in distributed mode: two `bti serve` replicas each of
+//! `directory`, `consent`, `caselog` and `gateway`, each service on its own PostgreSQL database, with
 //! tokens from an identity provider's JWKS, the consent service calling the
 //! directory with internal-issuer tokens, the gateway attaching an external
 //! system's referral through the relay log's contract, and (when NATS is available) the
@@ -21,11 +21,11 @@ use bti_proto::gateway::{
     Client, CreateClientRequest, CreateReferralRequest, Placement, Referral, ReferralContent,
     ReferralKind, ReferralSubject, referral, referral_subject,
 };
-use bti_runtime::auth::{LocalIssuer, Role, personas};
+use bti_runtime::auth::{Role, personas};
 use bti_runtime::events::{EventBus, NatsBus};
-use bti_runtime::testing::{TempDir, with_token};
+use bti_runtime::testing::with_token;
 use chrono::NaiveDate;
-use common::{Proc, free_port};
+use common::cluster::Cluster;
 use futures::StreamExt;
 
 mod postgres {
@@ -33,55 +33,16 @@ mod postgres {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn directory_consent_caselog_and_gateway_run_as_separate_services() {
-        let (Some(directory_db), Some(consent_db), Some(caselog_db), Some(gateway_db)) = (
-            bti_runtime::testing::postgres().await,
-            bti_runtime::testing::postgres().await,
-            bti_runtime::testing::postgres().await,
-            bti_runtime::testing::postgres().await,
-        ) else {
-            eprintln!("skipped: {} not set", bti_runtime::testing::POSTGRES_ENV);
-            return;
-        };
-        let keys = TempDir::new("bti-serve");
-        let idp = LocalIssuer::open_named(keys.path(), "test-idp", true).unwrap();
-        let internal = LocalIssuer::open_named(keys.path(), "bti-internal", true).unwrap();
         let nats = std::env::var("BTI_TEST_NATS_URL")
             .ok()
             .filter(|u| !u.is_empty());
-        let stream = format!("T{}", uuid_like());
-        let config = keys.path().join("bti.toml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"
-[[auth.issuers]]
-issuer = "test-idp"
-jwks_path = "{idp}"
-
-[[auth.issuers]]
-issuer = "bti-internal"
-jwks_path = "{internal}"
-
-[internal]
-key_dir = "{dir}"
-
-[events]
-stream = "{stream}"
-{nats}
-"#,
-                idp = idp.jwks_path.display(),
-                internal = internal.jwks_path.display(),
-                dir = keys.path().display(),
-                nats = nats
-                    .as_ref()
-                    .map(|u| format!("nats_url = \"{u}\""))
-                    .unwrap_or_default(),
-            ),
-        )
-        .unwrap();
-        let config = config.to_str().unwrap().to_string();
+        let Some(mut cluster) = Cluster::new(2, nats.as_deref()).await else {
+            eprintln!("skipped: {} not set", bti_runtime::testing::POSTGRES_ENV);
+            return;
+        };
+        let idp = cluster.idp.clone();
         let events = match &nats {
-            Some(url) => Some(NatsBus::connect(url, &stream).await.unwrap()),
+            Some(url) => Some(NatsBus::connect(url, &cluster.stream).await.unwrap()),
             None => None,
         };
         let mut granted_events = match &events {
@@ -92,56 +53,12 @@ stream = "{stream}"
             ),
             None => None,
         };
-
-        let d_addr = format!("127.0.0.1:{}", free_port());
-        let directory = Proc::spawn(
-            &["serve", "directory"],
-            &[
-                ("BTI_CONFIG", &config),
-                ("BTI__LISTEN", &d_addr),
-                ("BTI__DATABASE__URL", &directory_db.url),
-            ],
-            d_addr.clone(),
-        );
-        let c_addr = format!("127.0.0.1:{}", free_port());
-        let consent = Proc::spawn(
-            &["serve", "consent"],
-            &[
-                ("BTI_CONFIG", &config),
-                ("BTI__LISTEN", &c_addr),
-                ("BTI__DATABASE__URL", &consent_db.url),
-                ("BTI__PEERS__DIRECTORY", &format!("http://{d_addr}")),
-            ],
-            c_addr.clone(),
-        );
-        let l_addr = format!("127.0.0.1:{}", free_port());
-        let caselog = Proc::spawn(
-            &["serve", "caselog"],
-            &[
-                ("BTI_CONFIG", &config),
-                ("BTI__LISTEN", &l_addr),
-                ("BTI__DATABASE__URL", &caselog_db.url),
-                ("BTI__PEERS__DIRECTORY", &format!("http://{d_addr}")),
-                ("BTI__PEERS__CONSENT", &format!("http://{c_addr}")),
-            ],
-            l_addr.clone(),
-        );
-        let g_addr = format!("127.0.0.1:{}", free_port());
-        let gateway = Proc::spawn(
-            &["serve", "gateway"],
-            &[
-                ("BTI_CONFIG", &config),
-                ("BTI__LISTEN", &g_addr),
-                ("BTI__DATABASE__URL", &gateway_db.url),
-                ("BTI__PEERS__DIRECTORY", &format!("http://{d_addr}")),
-                ("BTI__PEERS__CONSENT", &format!("http://{c_addr}")),
-                ("BTI__PEERS__CASELOG", &format!("http://{l_addr}")),
-            ],
-            g_addr.clone(),
-        );
-        let d_ch = directory.channel("bti.directory.v1.DirectoryService").await;
-        let c_ch = consent.channel("bti.consent.v1.ConsentService").await;
-        let l_ch = caselog.channel("bti.caselog.v1.CaseLogService").await;
+        cluster.start_all().await;
+        // Two replicas of each: the calls below alternate between them, and
+        // each replica spreads its own peer calls over both of the peer's.
+        let d_ch = cluster.serving("directory", 0).await;
+        let c_ch = cluster.serving("consent", 0).await;
+        let l_ch = cluster.serving("caselog", 0).await;
 
         // Each process serves only its own service.
         let mut d = DirectoryServiceClient::new(d_ch.clone());
@@ -170,21 +87,22 @@ stream = "{stream}"
         ))
         .await
         .unwrap();
-        d.create_unit(with_token(
-            CreateUnitRequest {
-                parent: "tenants/4201".into(),
-                unit_id: "school".into(),
-                unit: Some(Unit {
-                    display_name: "Skule".into(),
-                    r#type: UnitType::School as i32,
+        DirectoryServiceClient::new(cluster.serving("directory", 1).await)
+            .create_unit(with_token(
+                CreateUnitRequest {
+                    parent: "tenants/4201".into(),
+                    unit_id: "school".into(),
+                    unit: Some(Unit {
+                        display_name: "Skule".into(),
+                        r#type: UnitType::School as i32,
+                        ..Default::default()
+                    }),
                     ..Default::default()
-                }),
-                ..Default::default()
-            },
-            &op,
-        ))
-        .await
-        .unwrap();
+                },
+                &op,
+            ))
+            .await
+            .unwrap();
         let person = |kind: PersonKind, y: i32| CreatePersonRequest {
             parent: "tenants/4201".into(),
             person: Some(Person {
@@ -261,7 +179,7 @@ stream = "{stream}"
             .await
             .unwrap()
             .into_inner();
-        let check = c
+        let check = ConsentServiceClient::new(cluster.serving("consent", 1).await)
             .check_access(with_token(
                 CheckAccessRequest {
                     subject: child.clone(),
@@ -309,7 +227,7 @@ stream = "{stream}"
             .unwrap()
             .into_inner();
         assert_eq!(log.consent_revision, granted.revision);
-        let got = l
+        let got = CaseLogServiceClient::new(cluster.serving("caselog", 1).await)
             .get_case_log(with_token(
                 GetCaseLogRequest {
                     name: log.name.clone(),
@@ -323,7 +241,7 @@ stream = "{stream}"
 
         // An external system attaches a restricted report through the gateway,
         // which finds the log and attaches it over the relay log's contract.
-        let g_ch = gateway.channel("bti.gateway.v1.GatewayService").await;
+        let g_ch = cluster.serving("gateway", 0).await;
         let mut g = GatewayServiceClient::new(g_ch.clone());
         d.create_unit(with_token(
             CreateUnitRequest {
@@ -364,7 +282,7 @@ stream = "{stream}"
             false,
             true,
         );
-        let sent = g
+        let sent = GatewayServiceClient::new(cluster.serving("gateway", 1).await)
             .create_referral(with_token(
                 CreateReferralRequest {
                     request_id: "6f1c1c3e-6a7b-4f3e-9a43-0d9b7d1e2a11".into(),
@@ -393,23 +311,9 @@ stream = "{stream}"
         assert_eq!(sent.case_log, log.name);
 
         drop((d, c, l, g, d_ch, c_ch, l_ch, g_ch));
-        assert!(gateway.terminate().await.success());
-        assert!(caselog.terminate().await.success());
-        assert!(consent.terminate().await.success());
-        assert!(directory.terminate().await.success());
+        cluster.terminate_all().await;
         if let Some(bus) = events {
             bus.delete_stream().await.unwrap();
         }
     }
-}
-
-fn uuid_like() -> String {
-    format!(
-        "{:x}{:x}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
 }
