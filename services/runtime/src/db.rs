@@ -307,6 +307,12 @@ impl Db {
         match self {
             Db::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
+                // The mark needs no flush to disk before the next batch: a
+                // mark lost in a crash only publishes the rows again, and
+                // JetStream's de-duplication by message id absorbs that.
+                sqlx::query("SET LOCAL synchronous_commit = off")
+                    .execute(&mut *tx)
+                    .await?;
                 let sql = format!("{SELECT_OUTBOX} FOR UPDATE SKIP LOCKED");
                 let rows: Vec<OutboxRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(limit)
