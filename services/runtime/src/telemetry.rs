@@ -159,7 +159,13 @@ pub fn init_with(process: &str, log: &LogConfig, out: Output) -> anyhow::Result<
         .with_threads(false)
         .with_filter(Targets::new().with_target("bti", LevelFilter::INFO));
     let db = exporting.then(|| {
-        DbSpans { tracer }.with_filter(Targets::new().with_target("sqlx::query", LevelFilter::DEBUG))
+        // A filtered layer sees only the spans its filter lets through: the
+        // calls' spans too, so that a statement finds its parent.
+        DbSpans { tracer }.with_filter(
+            Targets::new()
+                .with_target("sqlx::query", LevelFilter::DEBUG)
+                .with_target("bti", LevelFilter::INFO),
+        )
     });
     tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
@@ -285,6 +291,9 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if event.metadata().target() != "sqlx::query" {
+            return;
+        }
         let Some(id) = ctx.event_span(event).map(|s| s.id()) else {
             return;
         };
