@@ -318,9 +318,7 @@ async fn run_case(addr: &str, issuer: &LocalIssuer, p: &Personal) {
                 kind: ReferralKind::ChildWelfareReport as i32,
                 external_reference: "BV-1".into(),
                 subject: Some(ReferralSubject {
-                    identity: Some(referral_subject::Identity::NationalId(
-                        p.child_nid.clone(),
-                    )),
+                    identity: Some(referral_subject::Identity::NationalId(p.child_nid.clone())),
                 }),
                 content: Some(referral::Content::Structured(ReferralContent {
                     concern: p.words[4].into(),
@@ -344,7 +342,14 @@ fn spawn_dev(dir: &TempDir, otlp: &str, addr: &str, admin: &str) -> Proc {
     let err = std::fs::File::create(dir.path().join("stderr")).unwrap();
     let data = dir.path().join("data");
     let child = Command::new(common::BTI)
-        .args(["dev", "--listen", addr, "--admin-listen", admin, "--data-dir"])
+        .args([
+            "dev",
+            "--listen",
+            addr,
+            "--admin-listen",
+            admin,
+            "--data-dir",
+        ])
         .arg(&data)
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp)
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
@@ -365,7 +370,10 @@ async fn scrape(admin: &str) -> String {
     let mut stream = tokio::net::TcpStream::connect(admin).await.unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     stream
-        .write_all(format!("GET /metrics HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n").as_bytes())
+        .write_all(
+            format!("GET /metrics HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
         .await
         .unwrap();
     let mut raw = Vec::new();
@@ -376,9 +384,12 @@ async fn scrape(admin: &str) -> String {
     body.to_string()
 }
 
+/// Samples by name: each one's labels and value.
+type Samples = HashMap<String, Vec<(HashMap<String, String>, f64)>>;
+
 /// Parses Prometheus text with Python's `prometheus_client`; `None` when it
 /// is not installed. Returns sample name → [(labels, value)].
-fn parse_with_prometheus_client(text: &str) -> Option<HashMap<String, Vec<(HashMap<String, String>, f64)>>> {
+fn parse_with_prometheus_client(text: &str) -> Option<Samples> {
     const PY: &str = r#"
 import sys, json
 try:
@@ -443,9 +454,15 @@ async fn dev_exports_one_trace_per_call_metrics_and_logs_without_personal_data()
         attr(&create, "rpc.service").as_deref(),
         Some("bti.caselog.v1.CaseLogService")
     );
-    assert_eq!(attr(&create, "rpc.method").as_deref(), Some("CreateCaseLog"));
+    assert_eq!(
+        attr(&create, "rpc.method").as_deref(),
+        Some("CreateCaseLog")
+    );
     assert_eq!(attr(&create, "rpc.grpc.status_code").as_deref(), Some("0"));
-    assert_eq!(attr(&create, "service.name").as_deref(), Some("bti-caselog"));
+    assert_eq!(
+        attr(&create, "service.name").as_deref(),
+        Some("bti-caselog")
+    );
     // Spans of a call end after it; give the exporter a moment for the rest.
     let referral = receiver
         .wait_for("bti.gateway.v1.GatewayService/CreateReferral")
@@ -453,8 +470,7 @@ async fn dev_exports_one_trace_per_call_metrics_and_logs_without_personal_data()
     tokio::time::sleep(Duration::from_millis(800)).await;
     let spans = receiver.spans();
     let in_create = trace_of(&spans, &create.trace_id);
-    let by_id: HashMap<Vec<u8>, &Span> =
-        in_create.iter().map(|s| (s.span_id.clone(), s)).collect();
+    let by_id: HashMap<Vec<u8>, &Span> = in_create.iter().map(|s| (s.span_id.clone(), s)).collect();
     let services_below: Vec<String> = in_create
         .iter()
         .filter(|s| s.parent_span_id == create.span_id)
@@ -474,7 +490,10 @@ async fn dev_exports_one_trace_per_call_metrics_and_logs_without_personal_data()
             let names: Vec<_> = in_create.iter().map(|s| &s.name).collect();
             panic!("the directory span has its parent in the same trace: {names:?}")
         });
-    assert_eq!(attr(directory, "service.name").as_deref(), Some("bti-directory"));
+    assert_eq!(
+        attr(directory, "service.name").as_deref(),
+        Some("bti-directory")
+    );
     // Database spans come from sqlx's statement events, which SQLite emits
     // on its worker thread, outside the call: they exist on PostgreSQL only.
     for db in in_create.iter().filter(|s| attr(s, "db.system").is_some()) {
@@ -488,11 +507,19 @@ async fn dev_exports_one_trace_per_call_metrics_and_logs_without_personal_data()
     let consumed = receiver
         .wait_for("process bti.consent.v1.ConsentGranted")
         .await;
-    assert_eq!(consumed.trace_id, consent.trace_id, "one trace through the outbox and bus");
-    assert_eq!(attr(&consumed, "service.name").as_deref(), Some("bti-caselog"));
+    assert_eq!(
+        consumed.trace_id, consent.trace_id,
+        "one trace through the outbox and bus"
+    );
+    assert_eq!(
+        attr(&consumed, "service.name").as_deref(),
+        Some("bti-caselog")
+    );
     let consent_spans = trace_of(&spans, &consent.trace_id);
     assert!(
-        consent_spans.iter().any(|s| s.span_id == consumed.parent_span_id),
+        consent_spans
+            .iter()
+            .any(|s| s.span_id == consumed.parent_span_id),
         "the consumer's parent is a span of the committing call"
     );
 
@@ -510,7 +537,9 @@ async fn dev_exports_one_trace_per_call_metrics_and_logs_without_personal_data()
     // Metrics, parsed by a real Prometheus text parser.
     let text = scrape(&admin).await;
     match parse_with_prometheus_client(&text) {
-        None => eprintln!("skipped parsing: python3 prometheus_client is not installed (pip install prometheus_client)"),
+        None => eprintln!(
+            "skipped parsing: python3 prometheus_client is not installed (pip install prometheus_client)"
+        ),
         Some(samples) => {
             let calls = &samples["bti_rpc_server_calls_total"];
             assert!(calls.iter().any(|(l, v)| l["service"] == "gateway"

@@ -108,6 +108,10 @@ pub trait EventBus: Send + Sync {
     }
 }
 
+/// An in-process consumer's type prefix and its count of events published
+/// but not yet acknowledged.
+type Subscription = (String, Arc<AtomicI64>);
+
 /// Broadcast bus for `bti dev` and tests: every subscriber sees events
 /// published after it subscribed.
 #[derive(Clone)]
@@ -115,7 +119,7 @@ pub struct InProcessBus {
     tx: broadcast::Sender<EventEnvelope>,
     /// Per consumer: its type prefix and its events published but not yet
     /// acknowledged.
-    consumers: Arc<Mutex<HashMap<String, (String, Arc<AtomicI64>)>>>,
+    consumers: Arc<Mutex<HashMap<String, Subscription>>>,
 }
 
 impl Default for InProcessBus {

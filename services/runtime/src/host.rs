@@ -214,7 +214,11 @@ fn task_label(task: &str) -> String {
 /// The consumer span of one event: OpenTelemetry's messaging `process`
 /// span, a child of the span that committed the event (its `traceparent`,
 /// stored in the outbox and carried by the bus).
-fn consumer_span(e: &bti_proto::types::EventEnvelope, consumer: &str, stream: &str) -> tracing::Span {
+fn consumer_span(
+    e: &bti_proto::types::EventEnvelope,
+    consumer: &str,
+    stream: &str,
+) -> tracing::Span {
     use tracing_opentelemetry::OpenTelemetrySpanExt;
     let service = crate::telemetry::current_service();
     let span = tracing::info_span!(
@@ -527,12 +531,7 @@ impl Host {
                 ),
             )));
             for task in s.tasks {
-                handles.push(supervise(
-                    s.name,
-                    task,
-                    health.clone(),
-                    stop.clone(),
-                ));
+                handles.push(supervise(s.name, task, health.clone(), stop.clone()));
             }
             handles.push(tokio::spawn(probe(
                 s.name,

@@ -34,7 +34,10 @@ fn known_methods() -> &'static HashSet<(String, String)> {
         for (s, m) in [
             ("grpc.health.v1.Health", "Check"),
             ("grpc.health.v1.Health", "Watch"),
-            ("grpc.reflection.v1.ServerReflection", "ServerReflectionInfo"),
+            (
+                "grpc.reflection.v1.ServerReflection",
+                "ServerReflectionInfo",
+            ),
             (
                 "grpc.reflection.v1alpha.ServerReflection",
                 "ServerReflectionInfo",
