@@ -56,7 +56,14 @@ impl TraceService for Receiver {
                 .iter()
                 .flat_map(|r| r.attributes.iter())
                 .find(|a| a.key == "service.name")
-                .map(|a| format!("{:?}", a.value))
+                .and_then(|a| a.value.as_ref())
+                .and_then(|v| v.value.as_ref())
+                .map(|v| match v {
+                    opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s) => {
+                        s.clone()
+                    }
+                    other => format!("{other:?}"),
+                })
                 .unwrap_or_default();
             for ss in rs.scope_spans {
                 for s in ss.spans {
@@ -158,14 +165,20 @@ impl Personal {
 
 /// Runs a case against one address serving every service: a child, a
 /// guardian, consent, a relay log, and a referral through the gateway.
-async fn run_case(addr: &str, issuer: &LocalIssuer, p: &Personal) {
-    let ch = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+async fn run_case(addrs: [&str; 4], issuer: &LocalIssuer, p: &Personal) {
+    let mut channels = Vec::new();
+    for addr in addrs {
+        channels.push(
+            tonic::transport::Channel::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap(),
+        );
+    }
+    let [d_ch, c_ch, l_ch, g_ch] = <[_; 4]>::try_from(channels).unwrap();
     let op = issuer.sign(personas::operator()).unwrap();
-    let mut d = DirectoryServiceClient::new(ch.clone());
+    let mut d = DirectoryServiceClient::new(d_ch);
     d.create_tenant(with_token(
         CreateTenantRequest {
             tenant_id: "4201".into(),
@@ -250,7 +263,7 @@ async fn run_case(addr: &str, issuer: &LocalIssuer, p: &Personal) {
             &[Role::Employee],
         ))
         .unwrap();
-    ConsentServiceClient::new(ch.clone())
+    ConsentServiceClient::new(c_ch)
         .create_consent(with_token(
             CreateConsentRequest {
                 parent: "tenants/4201".into(),
@@ -273,7 +286,7 @@ async fn run_case(addr: &str, issuer: &LocalIssuer, p: &Personal) {
         ))
         .await
         .unwrap();
-    CaseLogServiceClient::new(ch.clone())
+    CaseLogServiceClient::new(l_ch)
         .create_case_log(with_token(
             CreateCaseLogRequest {
                 parent: "tenants/4201".into(),
@@ -290,7 +303,7 @@ async fn run_case(addr: &str, issuer: &LocalIssuer, p: &Personal) {
         ))
         .await
         .unwrap();
-    let mut g = GatewayServiceClient::new(ch.clone());
+    let mut g = GatewayServiceClient::new(g_ch);
     g.create_client(with_token(
         CreateClientRequest {
             client_id: "cw".into(),
@@ -443,7 +456,7 @@ async fn dev_exports_one_trace_per_call_metrics_and_logs_without_personal_data()
     dev.channel("bti.gateway.v1.GatewayService").await;
     let issuer = LocalIssuer::open(&dir.path().join("data")).unwrap();
     let p = Personal::new();
-    run_case(&addr, &issuer, &p).await;
+    run_case([addr.as_str(); 4], &issuer, &p).await;
 
     // The relay log's create: caselog → consent → directory, parent to child.
     let create = receiver
@@ -594,4 +607,159 @@ async fn dev_exports_one_trace_per_call_metrics_and_logs_without_personal_data()
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The distinct processes (resource `service.name`) of the trace of
+/// `root_name`'s span, if every span in it has its parent in it.
+fn processes_of_connected_trace(r: &Receiver, root_name: &str) -> Option<Vec<String>> {
+    let all = r.spans.lock().unwrap().clone();
+    let root = all.iter().find(|(_, s)| s.name == root_name)?;
+    let trace: Vec<&(String, Span)> = all
+        .iter()
+        .filter(|(_, s)| s.trace_id == root.1.trace_id)
+        .collect();
+    let ids: std::collections::HashSet<&[u8]> =
+        trace.iter().map(|(_, s)| s.span_id.as_slice()).collect();
+    let connected = trace
+        .iter()
+        .all(|(_, s)| s.parent_span_id.is_empty() || ids.contains(s.parent_span_id.as_slice()));
+    let mut processes: Vec<String> = trace.iter().map(|(p, _)| p.clone()).collect();
+    processes.sort();
+    processes.dedup();
+    connected.then_some(processes)
+}
+
+mod postgres {
+    use super::*;
+
+    /// `bti serve` per service on PostgreSQL (and NATS when set): one trace
+    /// across the processes, parent to child, and nothing personal in any
+    /// process's logs, the spans or a scrape.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn distributed_calls_are_one_trace_across_processes_without_personal_data() {
+        let mut dbs = Vec::new();
+        for _ in 0..4 {
+            match bti_runtime::testing::postgres().await {
+                Some(db) => dbs.push(db),
+                None => {
+                    eprintln!("skipped: {} not set", bti_runtime::testing::POSTGRES_ENV);
+                    return;
+                }
+            }
+        }
+        let (receiver, otlp) = Receiver::start().await;
+        let keys = TempDir::new("bti-observability-serve");
+        let idp = LocalIssuer::open_named(keys.path(), "test-idp", true).unwrap();
+        let internal = LocalIssuer::open_named(keys.path(), "bti-internal", true).unwrap();
+        let nats = std::env::var("BTI_TEST_NATS_URL")
+            .ok()
+            .filter(|u| !u.is_empty());
+        let stream = format!("O{}", uuid::Uuid::new_v4().simple());
+        let config = keys.path().join("bti.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[[auth.issuers]]\nissuer = \"test-idp\"\njwks_path = \"{}\"\n\n\
+                 [[auth.issuers]]\nissuer = \"bti-internal\"\njwks_path = \"{}\"\n\n\
+                 [internal]\nkey_dir = \"{}\"\n\n[events]\nstream = \"{stream}\"\n{}\n",
+                idp.jwks_path.display(),
+                internal.jwks_path.display(),
+                keys.path().display(),
+                nats.as_ref()
+                    .map(|u| format!("nats_url = \"{u}\""))
+                    .unwrap_or_default(),
+            ),
+        )
+        .unwrap();
+        let names = ["directory", "consent", "caselog", "gateway"];
+        let addrs: Vec<String> = names
+            .iter()
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
+        let admin = format!("127.0.0.1:{}", free_port());
+        let mut procs = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let out = std::fs::File::create(keys.path().join(format!("{name}.out"))).unwrap();
+            let err = std::fs::File::create(keys.path().join(format!("{name}.err"))).unwrap();
+            let mut cmd = Command::new(common::BTI);
+            cmd.args(["serve", name])
+                .env("BTI_CONFIG", &config)
+                .env("BTI__LISTEN", &addrs[i])
+                .env("BTI__DATABASE__URL", &dbs[i].url)
+                .env("BTI__PEERS__DIRECTORY", format!("http://{}", addrs[0]))
+                .env("BTI__PEERS__CONSENT", format!("http://{}", addrs[1]))
+                .env("BTI__PEERS__CASELOG", format!("http://{}", addrs[2]))
+                .env("OTEL_EXPORTER_OTLP_ENDPOINT", &otlp)
+                .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+                .env("BTI__LOG__FORMAT", "json")
+                .env("BTI__LOG__FILTER", "debug")
+                .env_remove("RUST_LOG")
+                .stdout(Stdio::from(out))
+                .stderr(Stdio::from(err));
+            if *name == "caselog" {
+                cmd.env("BTI__SERVER__ADMIN_LISTEN", &admin);
+            }
+            procs.push(Proc {
+                child: cmd.spawn().expect("spawn bti serve"),
+                addr: addrs[i].clone(),
+            });
+        }
+        for (p, name) in procs.iter().zip(names) {
+            let service = format!(
+                "bti.{name}.v1.{}Service",
+                match name {
+                    "caselog" => "CaseLog".to_string(),
+                    n => format!("{}{}", n[..1].to_uppercase(), &n[1..]),
+                }
+            );
+            p.channel(&service).await;
+        }
+        let p = Personal::new();
+        run_case([&addrs[0], &addrs[1], &addrs[2], &addrs[3]], &idp, &p).await;
+        let create = receiver
+            .wait_for("bti.caselog.v1.CaseLogService/CreateCaseLog")
+            .await;
+        let sql = receiver.wait_for("SELECT caselog").await;
+        assert_eq!(attr(&sql, "db.system").as_deref(), Some("postgresql"));
+        assert!(attr(&sql, "db.statement").is_none());
+        // Every process flushes its spans when it stops.
+        let text = scrape(&admin).await;
+        for proc in procs {
+            assert!(proc.terminate().await.success());
+        }
+        let processes =
+            processes_of_connected_trace(&receiver, "bti.caselog.v1.CaseLogService/CreateCaseLog")
+                .expect("every span of the call's trace has its parent in it");
+        let consent =
+            processes_of_connected_trace(&receiver, "bti.consent.v1.ConsentService/CreateConsent")
+                .expect("the consent's trace is connected");
+        let mut all: Vec<String> = processes.iter().chain(&consent).cloned().collect();
+        all.sort();
+        all.dedup();
+        assert!(
+            processes.len() >= 3 || consent.len() >= 3,
+            "parent and child across three processes: {processes:?} {consent:?}"
+        );
+        assert!(all.contains(&"bti-caselog".to_string()), "{all:?}");
+        let _ = create;
+        let mut logs = String::new();
+        for name in names {
+            for ext in ["out", "err"] {
+                logs += &std::fs::read_to_string(keys.path().join(format!("{name}.{ext}")))
+                    .unwrap_or_default();
+            }
+        }
+        let exported = format!("{:?}", receiver.spans());
+        for needle in p.all() {
+            assert!(!logs.contains(needle), "{needle} in the logs");
+            assert!(!exported.contains(needle), "{needle} in exported spans");
+            assert!(!text.contains(needle), "{needle} in the metrics");
+        }
+        if let Some(url) = nats {
+            let bus = bti_runtime::events::NatsBus::connect(&url, &stream)
+                .await
+                .unwrap();
+            bus.delete_stream().await.unwrap();
+        }
+    }
 }
