@@ -37,6 +37,10 @@ enum Command {
         /// Where the SQLite files and the dev signing key live.
         #[arg(long, env = "BTI_DATA_DIR", default_value = ".bti")]
         data_dir: PathBuf,
+        /// Admin address serving Prometheus metrics at /metrics (port 0: any
+        /// free port; `server.admin_listen` in the configuration wins).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        admin_listen: SocketAddr,
     },
     /// One service against the database in `database.url` (PostgreSQL in
     /// deployments), with the configured token issuers and event bus.
@@ -109,8 +113,13 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Dev { listen, data_dir } => {
+        Command::Dev {
+            listen,
+            data_dir,
+            admin_listen,
+        } => {
             settings.listen = listen;
+            settings.server.admin_listen.get_or_insert(admin_listen);
             let _telemetry = bti_runtime::telemetry::init("bti-dev", &settings.log)?;
             std::fs::create_dir_all(&data_dir)
                 .with_context(|| format!("create {}", data_dir.display()))?;
@@ -273,6 +282,9 @@ async fn run(
     tracing::info!(services = ?names, "serving");
     if let Some((issuer, data_dir)) = &dev {
         print_dev_banner(running.local_addr, issuer, data_dir, demo.as_ref())?;
+        if let Some(admin) = running.admin_addr {
+            println!("Metrics (Prometheus text): curl http://{admin}/metrics\n");
+        }
     }
     running.wait().await
 }

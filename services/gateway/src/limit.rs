@@ -137,7 +137,11 @@ where
         let admitted = match req.extensions().get::<Principal>() {
             Some(Principal::Client { client_id, .. }) => {
                 tracing::Span::current().record("client", client_id.as_str());
-                self.limits.admit(client_id).map(Some)
+                let admitted = self.limits.admit(client_id).map(Some);
+                if admitted.is_err() {
+                    bti_runtime::metrics::quota_rejected(client_id);
+                }
+                admitted
             }
             _ => Ok(None),
         };

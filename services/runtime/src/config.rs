@@ -102,6 +102,10 @@ pub struct ServerConfig {
     /// while it cannot be reached.
     #[serde(default = "default_probe")]
     pub db_probe_secs: u64,
+    /// Admin port serving Prometheus metrics at `/metrics` (for example
+    /// `0.0.0.0:9464`); off when unset.
+    #[serde(default)]
+    pub admin_listen: Option<SocketAddr>,
 }
 
 fn default_probe() -> u64 {
@@ -189,6 +193,7 @@ impl Default for ServerConfig {
             shutdown_grace_secs: default_drain(),
             tls: None,
             db_probe_secs: default_probe(),
+            admin_listen: None,
         }
     }
 }

@@ -406,6 +406,35 @@ pub fn classify(err: &sqlx::Error) -> Failure {
 }
 
 impl Db {
+    /// Pool connections `(in use, idle, max)`.
+    pub fn pool_state(&self) -> (i64, i64, i64) {
+        let (size, idle, max) = match self {
+            Db::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            Db::Sqlite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+        };
+        let (size, idle) = (i64::from(size), idle as i64);
+        ((size - idle).max(0), idle, i64::from(max))
+    }
+
+    /// Outbox events not yet published, and how long the oldest has waited.
+    pub async fn outbox_backlog(&self) -> anyhow::Result<(i64, Duration)> {
+        const SQL: &str = "SELECT COUNT(*), MIN(time) FROM bti_outbox WHERE published_at IS NULL";
+        let (n, oldest): (i64, Option<DateTime<Utc>>) = match self {
+            Db::Postgres(p) => sqlx::query_as(SQL).fetch_one(p).await?,
+            Db::Sqlite(p) => {
+                let (n, t): (i64, Option<String>) = sqlx::query_as(SQL).fetch_one(p).await?;
+                let t = t
+                    .and_then(|t| DateTime::parse_from_rfc3339(&t.replace(' ', "T")).ok())
+                    .map(|t| t.with_timezone(&Utc));
+                (n, t)
+            }
+        };
+        let age = oldest
+            .and_then(|t| (Utc::now() - t).to_std().ok())
+            .unwrap_or_default();
+        Ok((n, age))
+    }
+
     /// Whether the database answers now (a `SELECT 1` within `timeout`).
     pub async fn ping(&self, timeout: Duration) -> anyhow::Result<()> {
         let query = async {

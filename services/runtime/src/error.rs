@@ -122,6 +122,9 @@ impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match crate::db::classify(&err) {
             crate::db::Failure::Unavailable => {
+                if matches!(err, sqlx::Error::PoolTimedOut) {
+                    crate::metrics::pool_timed_out();
+                }
                 tracing::warn!(error = %err, "database unavailable");
                 ApiError::Unavailable("the database is unavailable; retry".into())
             }

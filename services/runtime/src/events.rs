@@ -3,7 +3,9 @@
 //! moves committed outbox rows onto the bus (at least once; consumers dedupe by
 //! event id).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -62,10 +64,15 @@ impl OutboxEvent {
 pub struct Delivery {
     pub envelope: EventEnvelope,
     message: Option<async_nats::jetstream::Message>,
+    /// The in-process consumer's count of events not yet handled.
+    pending: Option<Arc<AtomicI64>>,
 }
 
 impl Delivery {
     pub async fn ack(&self) -> anyhow::Result<()> {
+        if let Some(p) = &self.pending {
+            p.fetch_sub(1, Ordering::Relaxed);
+        }
         if let Some(m) = &self.message {
             m.ack()
                 .await
@@ -88,19 +95,38 @@ pub trait EventBus: Send + Sync {
         consumer: &str,
         type_prefix: &str,
     ) -> anyhow::Result<BoxStream<'static, anyhow::Result<Delivery>>>;
+
+    /// Events the durable consumer `consumer` has not yet handled, if the
+    /// bus can tell.
+    async fn pending(&self, _consumer: &str) -> anyhow::Result<Option<u64>> {
+        Ok(None)
+    }
+
+    /// The stream's name, for metrics (`in-process` or the JetStream stream).
+    fn stream_name(&self) -> String {
+        "in-process".into()
+    }
 }
+
+/// An in-process consumer's type prefix and its count of events published
+/// but not yet acknowledged.
+type Subscription = (String, Arc<AtomicI64>);
 
 /// Broadcast bus for `bti dev` and tests: every subscriber sees events
 /// published after it subscribed.
 #[derive(Clone)]
 pub struct InProcessBus {
     tx: broadcast::Sender<EventEnvelope>,
+    /// Per consumer: its type prefix and its events published but not yet
+    /// acknowledged.
+    consumers: Arc<Mutex<HashMap<String, Subscription>>>,
 }
 
 impl Default for InProcessBus {
     fn default() -> Self {
         InProcessBus {
             tx: broadcast::channel(4096).0,
+            consumers: Default::default(),
         }
     }
 }
@@ -109,25 +135,47 @@ impl Default for InProcessBus {
 impl EventBus for InProcessBus {
     async fn publish(&self, envelope: &EventEnvelope) -> anyhow::Result<()> {
         // No subscriber is not an error: the event is durable in the outbox.
+        for (prefix, pending) in self.consumers.lock().expect("consumers poisoned").values() {
+            if envelope.r#type.starts_with(prefix.as_str()) {
+                pending.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         let _ = self.tx.send(envelope.clone());
         Ok(())
     }
 
+    async fn pending(&self, consumer: &str) -> anyhow::Result<Option<u64>> {
+        let consumers = self.consumers.lock().expect("consumers poisoned");
+        Ok(consumers
+            .get(consumer)
+            .map(|(_, p)| p.load(Ordering::Relaxed).max(0) as u64))
+    }
+
     async fn subscribe(
         &self,
-        _consumer: &str,
+        consumer: &str,
         type_prefix: &str,
     ) -> anyhow::Result<BoxStream<'static, anyhow::Result<Delivery>>> {
         let prefix = type_prefix.to_string();
+        let counter = self
+            .consumers
+            .lock()
+            .expect("consumers poisoned")
+            .entry(consumer.to_string())
+            .or_insert_with(|| (prefix.clone(), Arc::default()))
+            .1
+            .clone();
         let stream = tokio_stream::wrappers::BroadcastStream::new(self.tx.subscribe()).filter_map(
             move |r| {
                 let prefix = prefix.clone();
+                let counter = counter.clone();
                 async move {
                     match r {
                         Ok(envelope) if envelope.r#type.starts_with(&prefix) => {
                             Some(Ok(Delivery {
                                 envelope,
                                 message: None,
+                                pending: Some(counter),
                             }))
                         }
                         Ok(_) => None,
@@ -242,9 +290,27 @@ impl EventBus for NatsBus {
                 Ok(Delivery {
                     envelope,
                     message: Some(m),
+                    pending: None,
                 })
             })
             .boxed())
+    }
+
+    async fn pending(&self, consumer: &str) -> anyhow::Result<Option<u64>> {
+        let stream = self
+            .js
+            .get_stream(&self.stream)
+            .await
+            .map_err(|e| anyhow::anyhow!("get stream: {e}"))?;
+        let info = stream
+            .consumer_info(consumer)
+            .await
+            .map_err(|e| anyhow::anyhow!("consumer info: {e}"))?;
+        Ok(Some(info.num_pending + info.num_ack_pending as u64))
+    }
+
+    fn stream_name(&self) -> String {
+        self.stream.clone()
     }
 }
 

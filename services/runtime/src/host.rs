@@ -27,6 +27,7 @@ use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::transport::Channel;
 use tonic_health::ServingStatus;
+use tracing::Instrument;
 
 use crate::auth::{LocalIssuer, Verifier};
 use crate::client::ServiceCredentials;
@@ -104,11 +105,18 @@ impl Task {
                         _ = &mut stop => return Ok(()),
                         _ = tick.tick() => {}
                     }
+                    let label = task_label(&task);
+                    let rounds = &crate::metrics::global().task_rounds;
                     match round().await {
-                        Ok(n) if n > 0 => tracing::debug!(task = %task, changed = n, "round done"),
-                        Ok(_) => {}
+                        Ok(n) => {
+                            rounds.with_label_values(&[label.as_str(), "ok"]).inc();
+                            if n > 0 {
+                                tracing::debug!(task = %label, changed = n, "round done")
+                            }
+                        }
                         Err(e) => {
-                            tracing::warn!(task = %task, error = %format!("{e:#}"), "round failed")
+                            rounds.with_label_values(&[label.as_str(), "failed"]).inc();
+                            tracing::warn!(task = %label, error = %format!("{e:#}"), "round failed")
                         }
                     }
                 }
@@ -142,9 +150,20 @@ impl Task {
                 let mut events = bus.subscribe(&durable, &filter).await?;
                 let stop = shutdown.wait();
                 tokio::pin!(stop);
+                let stream = bus.stream_name();
+                let mut lag = tokio::time::interval(Duration::from_secs(5));
+                let m = crate::metrics::global();
                 loop {
                     let next = tokio::select! {
                         _ = &mut stop => return Ok(()),
+                        _ = lag.tick() => {
+                            if let Ok(Some(n)) = bus.pending(&durable).await {
+                                m.consumer_pending
+                                    .with_label_values(&[durable.as_str(), stream.as_str()])
+                                    .set(n as i64);
+                            }
+                            continue;
+                        }
                         next = events.next() => next,
                     };
                     match next {
@@ -152,24 +171,71 @@ impl Task {
                         Some(Err(e)) => {
                             tracing::warn!(consumer = %durable, error = %format!("{e:#}"), "event stream")
                         }
-                        Some(Ok(d)) => match handle(d.envelope.clone()).await {
-                            Ok(()) => {
-                                if let Err(e) = d.ack().await {
-                                    tracing::warn!(consumer = %durable, error = %e, "ack failed");
+                        Some(Ok(d)) => {
+                            let span = consumer_span(&d.envelope, &durable, &stream);
+                            let handled = handle(d.envelope.clone()).instrument(span.clone()).await;
+                            let outcome = if handled.is_ok() { "ok" } else { "failed" };
+                            m.events_handled
+                                .with_label_values(&[durable.as_str(), outcome])
+                                .inc();
+                            let _entered = span.enter();
+                            match handled {
+                                Ok(()) => {
+                                    if let Err(e) = d.ack().await {
+                                        tracing::warn!(consumer = %durable, error = %e, "ack failed");
+                                    }
+                                }
+                                Err(e) => {
+                                    span.record("otel.status_code", "ERROR");
+                                    tracing::warn!(
+                                        consumer = %durable,
+                                        event = %d.envelope.id,
+                                        error = %format!("{e:#}"),
+                                        "event not handled; it will be delivered again"
+                                    )
                                 }
                             }
-                            Err(e) => tracing::warn!(
-                                consumer = %durable,
-                                event = %d.envelope.id,
-                                error = %format!("{e:#}"),
-                                "event not handled; it will be delivered again"
-                            ),
-                        },
+                        }
                     }
                 }
             }
         })
     }
+}
+
+/// `<service>/<task>` when the task runs for a service (it does under a host).
+fn task_label(task: &str) -> String {
+    match crate::telemetry::current_service() {
+        Some(s) => format!("{s}/{task}"),
+        None => task.to_string(),
+    }
+}
+
+/// The consumer span of one event: OpenTelemetry's messaging `process`
+/// span, a child of the span that committed the event (its `traceparent`,
+/// stored in the outbox and carried by the bus).
+fn consumer_span(
+    e: &bti_proto::types::EventEnvelope,
+    consumer: &str,
+    stream: &str,
+) -> tracing::Span {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let service = crate::telemetry::current_service();
+    let span = tracing::info_span!(
+        "event",
+        otel.name = %format!("process {}", e.r#type),
+        otel.kind = "consumer",
+        otel.status_code = tracing::field::Empty,
+        messaging.system = if stream == "in-process" { "in-process" } else { "nats" },
+        messaging.operation.type = "process",
+        messaging.destination.name = %stream,
+        messaging.consumer.group.name = %consumer,
+        messaging.message.id = %e.id,
+        cloudevents.event_type = %e.r#type,
+        service.name = %crate::telemetry::service_name(service.as_deref().unwrap_or("unknown")),
+    );
+    let _ = span.set_parent(crate::telemetry::extract_traceparent(&e.traceparent));
+    span
 }
 
 type Mount = Box<dyn FnOnce(&mut ServiceSet) + Send>;
@@ -442,23 +508,30 @@ impl Host {
         let stop = Shutdown(stop_rx);
         let mut handles = Vec::new();
         let mut dbs = Vec::new();
+        let mut sources = crate::metrics::Sources::default();
         for (s, grpc_names) in mounted {
+            crate::telemetry::register_backend(
+                s.name,
+                match s.db {
+                    Db::Postgres(_) => "postgresql",
+                    Db::Sqlite(_) => "sqlite",
+                },
+            );
+            sources.add_db(s.name, s.db.clone());
             s.db.migrate(&s.migrations)
                 .await
                 .with_context(|| format!("migrate the {} database", s.name))?;
-            handles.push(tokio::spawn(crate::events::run_relay(
-                s.db.clone(),
-                self.options.bus.clone(),
-                s.outbox.clone(),
-                stop.clone().wait(),
+            handles.push(tokio::spawn(crate::telemetry::in_service(
+                s.name.into(),
+                crate::events::run_relay(
+                    s.db.clone(),
+                    self.options.bus.clone(),
+                    s.outbox.clone(),
+                    stop.clone().wait(),
+                ),
             )));
             for task in s.tasks {
-                handles.push(supervise(
-                    format!("{}/{}", s.name, task.name),
-                    task,
-                    health.clone(),
-                    stop.clone(),
-                ));
+                handles.push(supervise(s.name, task, health.clone(), stop.clone()));
             }
             handles.push(tokio::spawn(probe(
                 s.name,
@@ -471,8 +544,23 @@ impl Host {
             )));
             dbs.push(s.db);
         }
+        let admin_addr = match self.options.settings.server.admin_listen {
+            Some(addr) => {
+                let listener = crate::metrics::bind_admin(addr).await?;
+                let bound = listener.local_addr()?;
+                handles.push(crate::metrics::serve_admin(
+                    listener,
+                    sources,
+                    stop.clone().wait(),
+                ));
+                tracing::info!(addr = %bound, "metrics at /metrics");
+                Some(bound)
+            }
+            None => None,
+        };
         Ok(Running {
             local_addr: self.local_addr,
+            admin_addr,
             server: Some(server),
             open: open_tx,
             stop: stop_tx,
@@ -485,22 +573,27 @@ impl Host {
 /// Runs `task` until shutdown, restarting it with backoff when it stops
 /// early, and reports it in health as `name`.
 fn supervise(
-    name: String,
+    service: &'static str,
     task: Task,
     health: tonic_health::server::HealthReporter,
     stop: Shutdown,
 ) -> JoinHandle<()> {
+    let name = format!("{service}/{}", task.name);
     tokio::spawn(async move {
         let mut backoff = Duration::from_secs(1);
         loop {
             health
                 .set_service_status(&name, ServingStatus::Serving)
                 .await;
-            let run = (task.run)(stop.clone());
+            let run = crate::telemetry::in_service(service.into(), (task.run)(stop.clone()));
             let result = tokio::spawn(run).await;
             if stop.is_set() {
                 return;
             }
+            crate::metrics::global()
+                .task_restarts
+                .with_label_values(&[name.as_str()])
+                .inc();
             match result {
                 Ok(Ok(())) => tracing::error!(task = %name, "task stopped; restarting"),
                 Ok(Err(e)) => {
@@ -565,6 +658,8 @@ async fn probe(
 /// A running host.
 pub struct Running {
     pub local_addr: SocketAddr,
+    /// Where `/metrics` is served (`server.admin_listen`), if anywhere.
+    pub admin_addr: Option<SocketAddr>,
     server: Option<crate::server::Running>,
     open: watch::Sender<bool>,
     stop: watch::Sender<bool>,

@@ -1,7 +1,8 @@
 //! The gRPC server every process runs, whatever services it mounts: per-service
 //! health (NOT_SERVING until the caller says the service is ready), server
 //! reflection v1 and v1alpha limited to what is mounted, authentication,
-//! a request timeout, a global concurrency limit, request spans, and graceful
+//! a request timeout, a global concurrency limit, a span, metrics and a log
+//! line per call (see `observe`), and graceful
 //! shutdown that drains in-flight calls.
 
 use std::convert::Infallible;
@@ -171,7 +172,7 @@ pub async fn start(
     }
     let router = builder
         .timeout(Duration::from_secs(cfg.request_timeout_secs))
-        .trace_fn(crate::telemetry::request_span)
+        .layer(crate::observe::ObserveLayer)
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
             cfg.concurrency_limit,
         ))
