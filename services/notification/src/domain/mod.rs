@@ -1,0 +1,10 @@
+//! Pure rules of the notification service (no I/O): which kinds exist and
+//! who may mute them, when a notification goes out given the recipient's
+//! preferences, the webhook retry schedule, Standard Webhooks signing and the
+//! webhook URL policy.
+
+pub mod kinds;
+pub mod preferences;
+pub mod retry;
+pub mod signing;
+pub mod url_policy;
