@@ -1,0 +1,2 @@
+//! The scheduling service.
+pub mod domain;
