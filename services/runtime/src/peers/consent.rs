@@ -1,7 +1,7 @@
 //! The consent service's access question.
 
 use bti_proto::consent::consent_service_client::ConsentServiceClient;
-use bti_proto::consent::{CheckAccessRequest, ConsentPurpose};
+use bti_proto::consent::{CheckAccessRequest, ConsentPurpose, GetRepresentationRequest};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -41,4 +41,50 @@ impl ConsentChecker {
             .into_inner();
         Ok(answer.allowed.then_some(answer.revision))
     }
+
+    /// A representation in force (not revoked, not past its validity at
+    /// `now`), or `None`.
+    pub async fn representation(
+        &self,
+        name: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> ApiResult<Option<Representative>> {
+        let r = match self
+            .client
+            .clone()
+            .get_representation(GetRepresentationRequest {
+                name: name.to_string(),
+            })
+            .await
+        {
+            Ok(r) => r.into_inner(),
+            Err(s) if matches!(s.code(), tonic::Code::NotFound | tonic::Code::InvalidArgument) => {
+                return Ok(None);
+            }
+            Err(s) => {
+                tracing::warn!(code = ?s.code(), "representation look-up failed");
+                return Err(ApiError::Unavailable(
+                    "the consent service could not be reached".into(),
+                ));
+            }
+        };
+        let expired = r
+            .valid_until
+            .is_some_and(|t| t.seconds < now.timestamp());
+        Ok((!r.revoked && !expired).then_some(Representative {
+            guardian: r.guardian,
+            subject: r.subject,
+            professional: r.representative,
+            unit: r.representative_unit,
+        }))
+    }
+}
+
+/// A professional standing in for a guardian in meetings, by consent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Representative {
+    pub guardian: String,
+    pub subject: String,
+    pub professional: String,
+    pub unit: String,
 }

@@ -7,7 +7,7 @@ use crate::{ApiError, ApiResult};
 use bti_proto::directory::directory_service_client::DirectoryServiceClient;
 use bti_proto::directory::{
     GetPersonRequest, GetTenantRequest, GetUnitRequest, ListGuardianshipsRequest,
-    ListMembersRequest, LookupPersonRequest, PersonKind,
+    ListMembersRequest, LookupPersonRequest, PersonKind, UnitType,
 };
 use chrono::NaiveDate;
 use tonic::Code;
@@ -30,6 +30,13 @@ pub struct SubjectFacts {
     pub youth: bool,
     /// Guardians with parental responsibility.
     pub guardians: Vec<String>,
+}
+
+/// What the directory says about a unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitFacts {
+    pub display_name: String,
+    pub unit_type: UnitType,
 }
 
 type Client = DirectoryServiceClient<InterceptedService<Channel, ServiceCredentials>>;
@@ -180,6 +187,28 @@ impl Directory {
             .await
         {
             Ok(p) => Ok(Some(p.into_inner().name)),
+            Err(s) if s.code() == Code::NotFound => Ok(None),
+            Err(s) => Err(unavailable(s)),
+        }
+    }
+
+    /// A unit's display name and type, or `None` when there is no such unit.
+    pub async fn unit(&self, name: &str) -> ApiResult<Option<UnitFacts>> {
+        match self
+            .client
+            .clone()
+            .get_unit(GetUnitRequest {
+                name: name.to_string(),
+            })
+            .await
+        {
+            Ok(u) => {
+                let u = u.into_inner();
+                Ok(Some(UnitFacts {
+                    display_name: u.display_name,
+                    unit_type: UnitType::try_from(u.r#type).unwrap_or(UnitType::Unspecified),
+                }))
+            }
             Err(s) if s.code() == Code::NotFound => Ok(None),
             Err(s) => Err(unavailable(s)),
         }

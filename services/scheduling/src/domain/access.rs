@@ -36,7 +36,9 @@ impl Standing {
         match self {
             Standing::Organizer => "organizer (baton holder)",
             Standing::UnitLeader => "oversight by the unit's leader",
-            Standing::Participant { unit, .. } if unit.is_empty() => "participant (right of access)",
+            Standing::Participant { unit, .. } if unit.is_empty() => {
+                "participant (right of access)"
+            }
             Standing::Participant { .. } => "participant by consent",
             Standing::UnitMember => "member of the meeting's unit",
         }
@@ -178,16 +180,28 @@ mod tests {
             standing(&employee("rektor", school, &[Role::UnitLeader]), &v, &[]),
             Some(Standing::UnitLeader)
         );
-        let nurse = standing(&employee("nils", "tenants/t/units/nurse", &[Role::Employee]), &v, &[]);
-        assert!(matches!(nurse, Some(Standing::Participant { ref unit, .. }) if unit == "tenants/t/units/nurse"));
+        let nurse = standing(
+            &employee("nils", "tenants/t/units/nurse", &[Role::Employee]),
+            &v,
+            &[],
+        );
+        assert!(
+            matches!(nurse, Some(Standing::Participant { ref unit, .. }) if unit == "tenants/t/units/nurse")
+        );
         // A colleague at the school is not on a case's meeting.
-        assert_eq!(standing(&employee("ola", school, &[Role::Employee]), &v, &[]), None);
+        assert_eq!(
+            standing(&employee("ola", school, &[Role::Employee]), &v, &[]),
+            None
+        );
         let mother = Principal::Guardian {
             subject: "m".into(),
             tenant: "t".into(),
             person: "tenants/t/persons/mother".into(),
         };
-        assert!(matches!(standing(&mother, &v, &[]), Some(Standing::Participant { .. })));
+        assert!(matches!(
+            standing(&mother, &v, &[]),
+            Some(Standing::Participant { .. })
+        ));
         let stranger = Principal::Guardian {
             subject: "s".into(),
             tenant: "t".into(),
@@ -208,7 +222,11 @@ mod tests {
         let mut v = case_meeting();
         attendance::remove_units(&mut v.participants, &["tenants/t/units/nurse".to_string()]);
         assert_eq!(
-            standing(&employee("nils", "tenants/t/units/nurse", &[Role::Employee]), &v, &[]),
+            standing(
+                &employee("nils", "tenants/t/units/nurse", &[Role::Employee]),
+                &v,
+                &[]
+            ),
             None
         );
         assert!(Standing::Organizer.may_change() && Standing::UnitLeader.may_change());
@@ -230,7 +248,10 @@ mod tests {
         let ppt = "tenants/t/units/ppt".to_string();
         let per = employee("per", &ppt, &[Role::Employee]);
         assert_eq!(standing(&per, &v, &[]), None);
-        assert_eq!(standing(&per, &v, std::slice::from_ref(&ppt)), Some(Standing::UnitMember));
+        assert_eq!(
+            standing(&per, &v, std::slice::from_ref(&ppt)),
+            Some(Standing::UnitMember)
+        );
         let ola = employee("ola", "tenants/t/units/school", &[Role::Employee]);
         assert_eq!(standing(&ola, &v, &[]), Some(Standing::UnitMember));
     }
@@ -261,9 +282,18 @@ mod tests {
         let school = "tenants/t/units/school";
         assert!(may_read_deadline(&employee("kari", school, &[]), &d));
         assert!(!may_read_deadline(&employee("ola", school, &[]), &d));
-        assert!(may_read_deadline(&employee("rektor", school, &[Role::UnitLeader]), &d));
-        assert!(!may_read_deadline(&employee("boss", "tenants/t/units/other", &[Role::UnitLeader]), &d));
+        assert!(may_read_deadline(
+            &employee("rektor", school, &[Role::UnitLeader]),
+            &d
+        ));
+        assert!(!may_read_deadline(
+            &employee("boss", "tenants/t/units/other", &[Role::UnitLeader]),
+            &d
+        ));
         assert!(!may_manage_deadline(&employee("kari", school, &[]), &d));
-        assert!(may_manage_deadline(&employee("rektor", school, &[Role::UnitLeader]), &d));
+        assert!(may_manage_deadline(
+            &employee("rektor", school, &[Role::UnitLeader]),
+            &d
+        ));
     }
 }

@@ -118,9 +118,10 @@ pub fn check_wanted(field: &str, wanted: &[Wanted], v: &mut Violations) {
                 v.require(&f("representation"), &w.representation);
                 v.require(&f("person"), &w.person);
             }
-            Some(ParticipantRole::Organizer) => {
-                v.add(f("role"), "the organizer is the baton holder, set by the service")
-            }
+            Some(ParticipantRole::Organizer) => v.add(
+                f("role"),
+                "the organizer is the baton holder, set by the service",
+            ),
             Some(ParticipantRole::Child) => {
                 v.add(f("role"), "the child takes part by age, set by the service")
             }
@@ -152,7 +153,10 @@ pub fn add(
 
 /// Takes off every participant acting for one of `units` (their consent no
 /// longer covers them); returns those taken off.
-pub fn remove_units(participants: &mut [ParticipantRecord], units: &[String]) -> Vec<ParticipantRecord> {
+pub fn remove_units(
+    participants: &mut [ParticipantRecord],
+    units: &[String],
+) -> Vec<ParticipantRecord> {
     let mut removed = Vec::new();
     for p in participants.iter_mut() {
         let organizer = p.role == role(ParticipantRole::Organizer);
@@ -192,7 +196,10 @@ mod tests {
 
     #[test]
     fn a_booking_starts_with_holder_covered_units_guardians_and_an_older_child() {
-        let covered = vec!["tenants/t/units/nurse".to_string(), "tenants/t/units/school".to_string()];
+        let covered = vec![
+            "tenants/t/units/nurse".to_string(),
+            "tenants/t/units/school".to_string(),
+        ];
         let guardians = vec!["tenants/t/persons/mother".to_string()];
         let ps = proposed("t", "m", &proposal(&covered, &guardians, 13));
         assert_eq!(
@@ -207,9 +214,17 @@ mod tests {
         assert_eq!(ps[0].professional, "kari");
         assert_eq!(ps[1].unit, "tenants/t/units/nurse");
         assert_ne!(ps[0].id, ps[1].id);
-        let young = proposed("t", "m", &proposal(&covered, &guardians, CHILD_ATTENDS_FROM - 1));
+        let young = proposed(
+            "t",
+            "m",
+            &proposal(&covered, &guardians, CHILD_ATTENDS_FROM - 1),
+        );
         assert!(!roles(&young).contains(&"PARTICIPANT_ROLE_CHILD"));
-        let of_age = proposed("t", "m", &proposal(&covered, &guardians, CHILD_ATTENDS_FROM));
+        let of_age = proposed(
+            "t",
+            "m",
+            &proposal(&covered, &guardians, CHILD_ATTENDS_FROM),
+        );
         assert!(roles(&of_age).contains(&"PARTICIPANT_ROLE_CHILD"));
     }
 
@@ -219,7 +234,10 @@ mod tests {
         let mut ps = proposed("t", "m", &proposal(&covered, &[], 8));
         let gone = remove_units(
             &mut ps,
-            &["tenants/t/units/nurse".to_string(), "tenants/t/units/school".to_string()],
+            &[
+                "tenants/t/units/nurse".to_string(),
+                "tenants/t/units/school".to_string(),
+            ],
         );
         assert_eq!(gone.len(), 1);
         assert_eq!(gone[0].unit, "tenants/t/units/nurse");

@@ -100,7 +100,11 @@ fn calendar(method: &str) -> Calendar {
 /// One recipient's invitation: `REQUEST`, or `CANCEL` when the meeting is
 /// cancelled or they were taken off it.
 pub fn invitation(invite: &Invite<'_>) -> (String, String) {
-    let method = if invite.cancelled { "CANCEL" } else { "REQUEST" };
+    let method = if invite.cancelled {
+        "CANCEL"
+    } else {
+        "REQUEST"
+    };
     let mut c = calendar(method);
     c.push(invite.event());
     (method.to_string(), c.done().to_string())

@@ -42,7 +42,10 @@ pub fn timing(kind: DeadlineKind, due: DateTime<Utc>) -> Timing {
 /// one week when it is about the kindergarten or school environment, within
 /// four weeks when it is about the child's development (and when not stated,
 /// the general rule).
-pub fn guardian_contact(area: ConcernArea, registered: DateTime<Utc>) -> (DeadlineKind, DateTime<Utc>) {
+pub fn guardian_contact(
+    area: ConcernArea,
+    registered: DateTime<Utc>,
+) -> (DeadlineKind, DateTime<Utc>) {
     match area {
         ConcernArea::Environment => (
             DeadlineKind::GuardianContactEnvironment,
@@ -76,7 +79,8 @@ pub fn review_interval(unit: UnitType) -> Months {
 
 /// The next review after `from`.
 pub fn next_review(from: DateTime<Utc>, unit: UnitType) -> DateTime<Utc> {
-    from.checked_add_months(review_interval(unit)).unwrap_or(from)
+    from.checked_add_months(review_interval(unit))
+        .unwrap_or(from)
 }
 
 /// A consent is renewed before its end of validity.
@@ -155,7 +159,10 @@ mod tests {
     #[test]
     fn evaluate_by_is_the_end_of_that_day_in_norway() {
         let d = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
-        assert_eq!(evaluate_by(d), Utc.with_ymd_and_hms(2026, 11, 30, 23, 0, 0).unwrap());
+        assert_eq!(
+            evaluate_by(d),
+            Utc.with_ymd_and_hms(2026, 11, 30, 23, 0, 0).unwrap()
+        );
         let summer = NaiveDate::from_ymd_opt(2026, 6, 30).unwrap();
         assert_eq!(
             evaluate_by(summer),
@@ -182,7 +189,10 @@ mod tests {
         assert_eq!(stage_at(&t, before), DeadlineStage::Pending);
         assert_eq!(stage_at(&t, t.remind), DeadlineStage::Reminded);
         assert_eq!(stage_at(&t, t.due), DeadlineStage::Overdue);
-        assert_eq!(stage_at(&t, t.escalate - Duration::seconds(1)), DeadlineStage::Overdue);
+        assert_eq!(
+            stage_at(&t, t.escalate - Duration::seconds(1)),
+            DeadlineStage::Overdue
+        );
         assert_eq!(stage_at(&t, t.escalate), DeadlineStage::Escalated);
     }
 
@@ -199,7 +209,10 @@ mod tests {
         let t = timing(DeadlineKind::MeasureEvaluation, at(2026, 10, 20));
         let p = DeadlineStage::Pending;
         assert!(stages_passed(p, &t, t.remind - Duration::seconds(1)).is_empty());
-        assert_eq!(stages_passed(p, &t, t.remind), vec![DeadlineStage::Reminded]);
+        assert_eq!(
+            stages_passed(p, &t, t.remind),
+            vec![DeadlineStage::Reminded]
+        );
         assert_eq!(
             stages_passed(DeadlineStage::Reminded, &t, t.due),
             vec![DeadlineStage::Overdue]

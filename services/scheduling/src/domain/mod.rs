@@ -5,6 +5,7 @@ pub mod access;
 pub mod attendance;
 pub mod calendar;
 pub mod deadlines;
+pub mod filter;
 pub mod recurrence;
 
 use chrono::{DateTime, Utc};
@@ -237,4 +238,14 @@ pub struct AccessRow {
     pub action: String,
     pub purpose: String,
     pub create_time: DateTime<Utc>,
+}
+
+/// A child's consent as scheduling follows it: its end of validity.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ConsentValidity {
+    pub tenant: String,
+    pub consent: String,
+    pub subject: String,
+    pub valid_until: Option<DateTime<Utc>>,
+    pub active: bool,
 }

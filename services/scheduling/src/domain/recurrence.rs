@@ -103,7 +103,9 @@ pub fn slots(
         return Err("must fit the meeting at least once".into());
     }
     if n > MAX_SLOTS {
-        return Err(format!("divides the meeting into more than {MAX_SLOTS} slots"));
+        return Err(format!(
+            "divides the meeting into more than {MAX_SLOTS} slots"
+        ));
     }
     Ok((0..n).map(|i| start + slot * i as i32).collect())
 }
@@ -138,8 +140,14 @@ mod tests {
             3
         );
         // 13:00 local is 12:00 UTC in winter and 11:00 UTC in summer time.
-        assert_eq!(dates[0], Utc.with_ymd_and_hms(2026, 10, 6, 11, 0, 0).unwrap());
-        assert_eq!(dates[1], Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap());
+        assert_eq!(
+            dates[0],
+            Utc.with_ymd_and_hms(2026, 10, 6, 11, 0, 0).unwrap()
+        );
+        assert_eq!(
+            dates[1],
+            Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap()
+        );
         assert_eq!(dates[4].month(), 6);
     }
 
@@ -155,7 +163,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(dates.len(), 2);
-        assert_eq!(dates[1], Utc.with_ymd_and_hms(2026, 10, 20, 11, 0, 0).unwrap());
+        assert_eq!(
+            dates[1],
+            Utc.with_ymd_and_hms(2026, 10, 20, 11, 0, 0).unwrap()
+        );
     }
 
     #[test]
@@ -167,7 +178,10 @@ mod tests {
             vec!["RRULE:FREQ=DAILY;COUNT=400".to_string()],
             vec!["RRULE:FREQ=SOMETIMES;COUNT=2".to_string()],
         ] {
-            assert!(expand("2026-10-06T13:00", &lines, oslo()).is_err(), "{lines:?}");
+            assert!(
+                expand("2026-10-06T13:00", &lines, oslo()).is_err(),
+                "{lines:?}"
+            );
         }
         let exactly = vec![format!("RRULE:FREQ=DAILY;COUNT={MAX_MEETINGS}")];
         assert_eq!(
@@ -190,10 +204,16 @@ mod tests {
 
     #[test]
     fn explicit_lists_sort_and_refuse_duplicates() {
-        let v = vec!["2026-11-10T09:00".to_string(), "2026-10-06T09:00".to_string()];
+        let v = vec![
+            "2026-11-10T09:00".to_string(),
+            "2026-10-06T09:00".to_string(),
+        ];
         let d = explicit(&v, oslo()).unwrap();
         assert!(d[0] < d[1]);
-        let dup = vec!["2026-10-06T09:00".to_string(), "2026-10-06T09:00".to_string()];
+        let dup = vec![
+            "2026-10-06T09:00".to_string(),
+            "2026-10-06T09:00".to_string(),
+        ];
         assert_eq!(explicit(&dup, oslo()).unwrap_err().0, 1);
     }
 
@@ -205,7 +225,9 @@ mod tests {
         assert!(slots(t, Duration::minutes(30), Duration::minutes(45)).is_err());
         assert!(slots(t, Duration::minutes(30), Duration::zero()).is_err());
         assert_eq!(
-            slots(t, Duration::minutes(24), Duration::minutes(1)).unwrap().len(),
+            slots(t, Duration::minutes(24), Duration::minutes(1))
+                .unwrap()
+                .len(),
             24
         );
         assert!(slots(t, Duration::minutes(25), Duration::minutes(1)).is_err());

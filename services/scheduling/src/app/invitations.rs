@@ -1,0 +1,195 @@
+//! Invitations: the caller's own calendar for one meeting, and their feed
+//! of future meetings. A participant taken off a meeting (their unit's
+//! consent ended) still gets its CANCEL; nobody else gets anything.
+
+use bti_proto::scheduling::*;
+use bti_runtime::auth::Principal;
+use bti_runtime::{ApiError, ApiResult};
+
+use super::App;
+use crate::domain::calendar::{self, Invite};
+use crate::domain::*;
+use crate::store::{MeetingQuery, Mine};
+
+/// The participant row of `p` on `v`, including one taken off.
+fn own_row<'a>(p: &Principal, v: &'a MeetingView) -> Option<&'a ParticipantRecord> {
+    let unit_role = ParticipantRole::Unit.as_str_name();
+    let mine = |q: &&ParticipantRecord| match p {
+        Principal::Employee { subject, .. } => {
+            (!q.professional.is_empty() && &q.professional == subject)
+                || (q.role == unit_role && p.works_in(&q.unit))
+        }
+        Principal::Guardian { person, .. } | Principal::Youth { person, .. } => &q.person == person,
+        _ => false,
+    };
+    // Active rows before removed ones, named rows before unit rows.
+    let mut rows: Vec<&ParticipantRecord> = v.participants.iter().filter(mine).collect();
+    rows.sort_by_key(|q| (q.removed, q.role == unit_role));
+    rows.into_iter().next()
+}
+
+impl App {
+    async fn unit_name(&self, tenant: &str, unit: &str) -> ApiResult<String> {
+        let name = UnitName::new(tenant, unit).to_string();
+        Ok(self
+            .directory
+            .unit(&name)
+            .await?
+            .map(|u| u.display_name)
+            .unwrap_or_default())
+    }
+
+    fn invite<'a>(
+        &self,
+        v: &'a MeetingView,
+        row: &'a ParticipantRecord,
+        unit_name: &'a str,
+        unit: &'a str,
+        link: &'a str,
+    ) -> Invite<'a> {
+        let m = &v.meeting;
+        Invite {
+            meeting_id: &m.id,
+            sequence: m.sequence,
+            start: m.start_time,
+            end: m.end_time(),
+            unit_name,
+            unit,
+            location: &m.location,
+            link,
+            video_link: &m.video_link,
+            attendee: &row.id,
+            partstat: calendar::partstat(&row.response),
+            cancelled: row.removed || m.state == MeetingState::Cancelled.as_str_name(),
+            stamp: m.update_time,
+        }
+    }
+
+    pub async fn get_meeting_invitation(
+        &self,
+        p: &Principal,
+        r: GetMeetingInvitationRequest,
+    ) -> ApiResult<MeetingInvitation> {
+        let n = MeetingName::parse("name", &r.name)?;
+        let not_found = || ApiError::NotFound(r.name.clone());
+        let view = self
+            .store
+            .get_meeting(&n.tenant, &n.meeting)
+            .await?
+            .filter(|v| v.meeting.unit == n.unit && p.tenant() == Some(n.tenant.as_str()))
+            .ok_or_else(not_found)?;
+        let row = own_row(p, &view).ok_or_else(not_found)?.clone();
+        // A professional whose unit the consent no longer covers is told the
+        // meeting is cancelled for them, and nothing more.
+        let mut row = row;
+        if view.meeting.is_case()
+            && !row.removed
+            && !row.unit.is_empty()
+            && !self.covered(&view.meeting.subject, &row.unit).await?
+        {
+            row.removed = true;
+        }
+        let unit_name = self.unit_name(&n.tenant, &n.unit).await?;
+        let unit = UnitName::new(&n.tenant, &n.unit).to_string();
+        let link = self.link(&r.name);
+        let invite = self.invite(&view, &row, &unit_name, &unit, &link);
+        let uid = invite.uid();
+        let (method, ics) = calendar::invitation(&invite);
+        if view.meeting.is_case() {
+            let why = "GetMeetingInvitation: own invitation".to_string();
+            self.store
+                .log_access(&[self.access(
+                    p,
+                    &n.tenant,
+                    &view.meeting.subject,
+                    &r.name,
+                    false,
+                    why,
+                )])
+                .await?;
+        }
+        Ok(MeetingInvitation {
+            meeting: r.name,
+            method,
+            sequence: view.meeting.sequence,
+            uid,
+            ics,
+        })
+    }
+
+    pub async fn get_calendar_feed(
+        &self,
+        p: &Principal,
+        _r: GetCalendarFeedRequest,
+    ) -> ApiResult<CalendarFeed> {
+        let Some(tenant) = p.tenant() else {
+            return Err(ApiError::PermissionDenied(
+                "a calendar feed is a person's own".into(),
+            ));
+        };
+        let mine = match p {
+            Principal::Employee { subject, units, .. } => Mine {
+                professional: subject.clone(),
+                person: String::new(),
+                units: format!(",{},", units.join(",")),
+            },
+            Principal::Guardian { person, .. } | Principal::Youth { person, .. } => Mine {
+                professional: String::new(),
+                person: person.clone(),
+                units: String::new(),
+            },
+            _ => Mine::default(),
+        };
+        let views = self
+            .store
+            .list_meetings(&MeetingQuery {
+                tenant: tenant.to_string(),
+                mine: Some(mine),
+                state: MeetingState::Scheduled.as_str_name().to_string(),
+                from: Some(self.now()),
+                limit: 500,
+                ..Default::default()
+            })
+            .await?;
+        let mut kept = Vec::new();
+        for v in views {
+            let Some(row) = own_row(p, &v).filter(|r| !r.removed).cloned() else {
+                continue;
+            };
+            if v.meeting.is_case()
+                && !row.unit.is_empty()
+                && !self.covered(&v.meeting.subject, &row.unit).await?
+            {
+                continue;
+            }
+            let unit_name = self.unit_name(&v.meeting.tenant, &v.meeting.unit).await?;
+            let unit = UnitName::new(&v.meeting.tenant, &v.meeting.unit).to_string();
+            let link = self.link(&v.meeting.name());
+            kept.push((v, row, unit_name, unit, link));
+        }
+        let invites: Vec<Invite<'_>> = kept
+            .iter()
+            .map(|(v, row, name, unit, link)| self.invite(v, row, name, unit, link))
+            .collect();
+        let ics = calendar::feed(&invites);
+        let rows: Vec<AccessRow> = kept
+            .iter()
+            .filter(|(v, ..)| v.meeting.is_case())
+            .map(|(v, ..)| {
+                self.access(
+                    p,
+                    &v.meeting.tenant,
+                    &v.meeting.subject,
+                    &v.meeting.name(),
+                    false,
+                    "GetCalendarFeed: own calendar".into(),
+                )
+            })
+            .collect();
+        self.store.log_access(&rows).await?;
+        Ok(CalendarFeed {
+            ics,
+            meeting_count: invites.len() as i32,
+        })
+    }
+}
