@@ -94,7 +94,7 @@ enum Command {
 }
 
 /// Services this binary can run.
-const SERVICES: [&str; 4] = ["directory", "consent", "caselog", "gateway"];
+const SERVICES: [&str; 5] = ["directory", "consent", "caselog", "gateway", "scheduling"];
 
 /// Builds service `name` from its wiring: the one entry each service crate
 /// exports, shared with the test harnesses.
@@ -104,6 +104,7 @@ fn build(name: &str, w: &Wiring) -> anyhow::Result<Service> {
         "consent" => bti_consent::build(w)?.0,
         "caselog" => bti_caselog::build(w)?.0,
         "gateway" => bti_gateway::build(w)?.0,
+        "scheduling" => bti_scheduling::build(w)?.0,
         other => anyhow::bail!("unknown service {other}"),
     })
 }

@@ -58,7 +58,12 @@ impl ConsentChecker {
             .await
         {
             Ok(r) => r.into_inner(),
-            Err(s) if matches!(s.code(), tonic::Code::NotFound | tonic::Code::InvalidArgument) => {
+            Err(s)
+                if matches!(
+                    s.code(),
+                    tonic::Code::NotFound | tonic::Code::InvalidArgument
+                ) =>
+            {
                 return Ok(None);
             }
             Err(s) => {
@@ -68,9 +73,7 @@ impl ConsentChecker {
                 ));
             }
         };
-        let expired = r
-            .valid_until
-            .is_some_and(|t| t.seconds < now.timestamp());
+        let expired = r.valid_until.is_some_and(|t| t.seconds < now.timestamp());
         Ok((!r.revoked && !expired).then_some(Representative {
             guardian: r.guardian,
             subject: r.subject,
