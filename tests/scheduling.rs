@@ -8,9 +8,10 @@
 
 use bti_proto::caselog::case_log_service_client::CaseLogServiceClient;
 use bti_proto::caselog::{
-    CaseLog, CloseCaseLogRequest, CloseReason, ConcernArea, ConcernDegree, CreateCaseLogRequest,
-    CreateEntryRequest, CreateEvaluationRequest, CreateMeasureRequest, Entry, EntryKind,
-    Evaluation, EvaluationDecision, Level, Measure,
+    AcceptHandoverRequest, CaseLog, CloseCaseLogRequest, CloseReason, ConcernArea, ConcernDegree,
+    CreateCaseLogRequest, CreateEntryRequest, CreateEvaluationRequest, CreateHandoverRequest,
+    CreateMeasureRequest, Entry, EntryKind, Evaluation, EvaluationDecision, Handover, Level,
+    Measure,
 };
 use bti_proto::consent::consent_method::Method;
 use bti_proto::consent::consent_service_client::ConsentServiceClient;
@@ -713,6 +714,27 @@ bti_runtime::backend_tests! {
         eventually("its deadlines are cancelled", || async { fx.deadlines(&filter, rektor()).await.is_empty() }).await;
         assert_eq!(fx.slots(&series.meetings[1]).await[0].booked, 0);
         expect_code(fx.book(&slot.name, &log.name, kari()).await, Code::InvalidArgument);
+    }
+
+    async fn the_new_holder_organizes_the_logs_future_meetings(db) {
+        let fx = Fx::start(db).await;
+        let log = fx.open(&fx.child, kari(), ConcernArea::Development).await;
+        let series = fx.series(1).await;
+        let slot = fx.slots(&series.meetings[0]).await.remove(0);
+        let m = fx.book(&slot.name, &log.name, kari()).await.unwrap();
+        let offer = Handover { to_professional: "nils".into(), to_unit: NURSE.into(), message: "Kan du ta over?".into(), ..Default::default() };
+        let h = fx.log.clone().create_handover(fx.req(CreateHandoverRequest { parent: log.name.clone(), handover: Some(offer), request_id: String::new() }, kari())).await.unwrap().into_inner();
+        fx.log.clone().accept_handover(fx.req(AcceptHandoverRequest { name: h.name.clone(), ..Default::default() }, nils())).await.unwrap();
+        eventually("the nurse organizes the meeting", || async { fx.get(&m.name, nils()).await.is_ok_and(|m| m.organizer == "nils") }).await;
+        let after = fx.get(&m.name, nils()).await.unwrap();
+        let kari_row = after.participants.iter().find(|p| p.professional == "kari").expect("the former holder stays on");
+        assert_eq!(kari_row.role, ParticipantRole::Professional as i32);
+        assert!(after.participants.iter().any(|p| p.role == ParticipantRole::Organizer as i32 && p.professional == "nils"));
+        assert!(after.sequence > m.sequence);
+        // Now only the new holder books the log's meetings.
+        let other = fx.slots(&series.meetings[1]).await.remove(0);
+        expect_code(fx.book(&other.name, &log.name, kari()).await, Code::PermissionDenied);
+        fx.book(&other.name, &log.name, nils()).await.unwrap();
     }
 
     async fn calendars_carry_no_name_id_or_case_text_and_parse(db) {

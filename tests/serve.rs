@@ -1,8 +1,9 @@
 //! End-to-end in distributed mode: two `bti serve` replicas each of
-//! `directory`, `consent`, `caselog` and `gateway`, each service on its own PostgreSQL database, with
+//! `directory`, `consent`, `caselog`, `gateway` and `scheduling`, each service on its own PostgreSQL database, with
 //! tokens from an identity provider's JWKS, the consent service calling the
 //! directory with internal-issuer tokens, the gateway attaching an external
-//! system's referral through the relay log's contract, and (when NATS is available) the
+//! system's referral through the relay log's contract, scheduling following the relay
+//! log's events to derive its deadline and book it into a meeting, and (when NATS is available) the
 //! outbox relay publishing to JetStream. Runs in CI's PostgreSQL pass.
 
 mod common;
@@ -21,10 +22,14 @@ use bti_proto::gateway::{
     Client, CreateClientRequest, CreateReferralRequest, Placement, Referral, ReferralContent,
     ReferralKind, ReferralSubject, referral, referral_subject,
 };
+use bti_proto::scheduling::scheduling_service_client::SchedulingServiceClient;
+use bti_proto::scheduling::{
+    BookSlotRequest, CreateMeetingSeriesRequest, ListDeadlinesRequest, MeetingSeries,
+};
 use bti_runtime::auth::{Role, personas};
 use bti_runtime::events::{EventBus, NatsBus};
 use bti_runtime::testing::with_token;
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use common::cluster::Cluster;
 use futures::StreamExt;
 
@@ -238,6 +243,85 @@ mod postgres {
             .unwrap()
             .into_inner();
         assert_eq!(got.holder.unwrap().professional, "t");
+
+        // Scheduling follows the log from the bus (one consumer shared by its
+        // replicas): the guardian-contact deadline appears on either replica,
+        // and the teacher books the case into a meeting made on the other.
+        let mut s0 = SchedulingServiceClient::new(cluster.serving("scheduling", 0).await);
+        let mut s1 = SchedulingServiceClient::new(cluster.serving("scheduling", 1).await);
+        let filter = format!("case_log = \"{}\"", log.name);
+        let until = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let found = s1
+                .list_deadlines(with_token(
+                    ListDeadlinesRequest {
+                        parent: "tenants/4201".into(),
+                        filter: filter.clone(),
+                        ..Default::default()
+                    },
+                    &teacher,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .deadlines;
+            if !found.is_empty() {
+                assert_eq!(found[0].responsible, "t");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "the deadline within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let leader = idp
+            .sign(personas::employee(
+                "leader",
+                "4201",
+                &["tenants/4201/units/school"],
+                &[Role::UnitLeader],
+            ))
+            .unwrap();
+        let next_year = chrono::Utc::now().date_naive().year() + 1;
+        let series = s0
+            .create_meeting_series(with_token(
+                CreateMeetingSeriesRequest {
+                    parent: "tenants/4201/units/school".into(),
+                    meeting_series: Some(MeetingSeries {
+                        display_name: "BTI".into(),
+                        start_times: vec![format!("{next_year}-03-02T13:00")],
+                        duration: Some(prost_types::Duration {
+                            seconds: 3600,
+                            nanos: 0,
+                        }),
+                        slot_duration: Some(prost_types::Duration {
+                            seconds: 1800,
+                            nanos: 0,
+                        }),
+                        standing_units: vec!["tenants/4201/units/school".into()],
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+                &leader,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let booked = s1
+            .book_slot(with_token(
+                BookSlotRequest {
+                    slot: format!("{}/slots/1", series.meetings[0]),
+                    case_log: log.name.clone(),
+                    ..Default::default()
+                },
+                &teacher,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(booked.organizer, "t");
 
         // An external system attaches a restricted report through the gateway,
         // which finds the log and attaches it over the relay log's contract.

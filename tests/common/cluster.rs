@@ -13,7 +13,7 @@ use tonic::transport::Channel;
 use super::{Proc, free_port};
 
 /// The services `bti serve` runs, in start order (peers first).
-pub const SERVICES: [&str; 4] = ["directory", "consent", "caselog", "gateway"];
+pub const SERVICES: [&str; 5] = ["directory", "consent", "caselog", "gateway", "scheduling"];
 
 /// The gRPC service a `bti serve <service>` process serves.
 pub fn grpc_service(service: &str) -> String {
@@ -22,6 +22,7 @@ pub fn grpc_service(service: &str) -> String {
         "consent" => "Consent",
         "caselog" => "CaseLog",
         "gateway" => "Gateway",
+        "scheduling" => "Scheduling",
         other => panic!("unknown service {other}"),
     };
     format!("bti.{service}.v1.{name}Service")

@@ -59,9 +59,10 @@ impl App {
         } else if t == BatonPassed::full_name() {
             let m: BatonPassed = decode(e)?;
             if let Some(mut log) = self.log(&m.case_log).await? {
-                log.holder = m.to_professional;
-                log.holder_unit = m.to_unit;
+                let from = std::mem::replace(&mut log.holder, m.to_professional.clone());
+                log.holder_unit = m.to_unit.clone();
                 self.store.upsert_log(&log).await?;
+                self.pass_baton(&log, &from, m.former_holder_stays).await?;
             }
         } else if t == TransferChanged::full_name() {
             let m: TransferChanged = decode(e)?;

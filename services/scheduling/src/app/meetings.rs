@@ -545,6 +545,64 @@ impl App {
         Ok(n)
     }
 
+    /// The new holder organizes the log's future meetings (the former one
+    /// stays on them as a professional when they stay on the log), and owns
+    /// the consent renewals the former holder owned.
+    pub(crate) async fn pass_baton(
+        &self,
+        log: &LogRecord,
+        from: &str,
+        stays: bool,
+    ) -> ApiResult<usize> {
+        let mut n = 0;
+        for mut view in self
+            .future_case_meetings(&log.tenant, &log.case_log, "")
+            .await?
+        {
+            let organizer = ParticipantRole::Organizer.as_str_name();
+            let mut removed = Vec::new();
+            for q in view
+                .participants
+                .iter_mut()
+                .filter(|q| q.role == organizer && !q.removed)
+            {
+                if stays {
+                    q.role = ParticipantRole::Professional.as_str_name().to_string();
+                } else {
+                    q.removed = true;
+                    removed.push(q.clone());
+                }
+            }
+            let holder = Wanted {
+                role: organizer.to_string(),
+                unit: log.holder_unit.clone(),
+                professional: log.holder.clone(),
+                ..Default::default()
+            };
+            let (tenant, id) = (view.meeting.tenant.clone(), view.meeting.id.clone());
+            attendance::add(&mut view.participants, &tenant, &id, vec![holder]);
+            view.meeting.organizer = log.holder.clone();
+            view.meeting.organizer_unit = log.holder_unit.clone();
+            view.meeting.sequence += 1;
+            view.meeting.update_time = self.now();
+            let events = [self.changed_event(&view, &removed)];
+            self.store.save_meeting(&view, false, &[], &events).await?;
+            n += 1;
+        }
+        for mut d in self
+            .store
+            .open_deadlines_of(&log.tenant, &log.case_log)
+            .await?
+        {
+            if d.kind == DeadlineKind::ConsentRenewal.as_str_name() && d.responsible == from {
+                d.responsible = log.holder.clone();
+                d.update_time = self.now();
+                self.store.save_deadline(&d, &[], &[]).await?;
+            }
+        }
+        Ok(n)
+    }
+
     /// Takes `units` off every future meeting of the child: their consent no
     /// longer covers them. Each meeting's change tells them (`removed`).
     pub(crate) async fn remove_units_for(

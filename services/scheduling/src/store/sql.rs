@@ -338,7 +338,8 @@ macro_rules! scheduling_sql_store {
                 let rows = sqlx::query(
                     "UPDATE scheduling_meetings SET start_time = $1, duration_secs = $2, location = $3, \
                      video_link = $4, agenda = $5, state = $6, minutes_entry = $7, sequence = $8, \
-                     update_time = $9, version = version + 1 WHERE tenant = $10 AND id = $11 AND version = $12",
+                     update_time = $9, organizer = $13, organizer_unit = $14, version = version + 1 \
+                     WHERE tenant = $10 AND id = $11 AND version = $12",
                 )
                 .bind(m.start_time)
                 .bind(m.duration_secs)
@@ -352,6 +353,8 @@ macro_rules! scheduling_sql_store {
                 .bind(&m.tenant)
                 .bind(&m.id)
                 .bind(m.version)
+                .bind(&m.organizer)
+                .bind(&m.organizer_unit)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
