@@ -737,6 +737,53 @@ bti_runtime::backend_tests! {
         fx.book(&other.name, &log.name, nils()).await.unwrap();
     }
 
+    async fn a_case_meeting_is_called_moved_and_completed_with_its_minutes(db) {
+        let fx = Fx::start(db).await;
+        let log = fx.open(&fx.child, kari(), ConcernArea::Development).await;
+        let at = start() + Duration::days(10);
+        let meeting = |kind: MeetingKind, case_log: &str| Meeting {
+            kind: kind as i32,
+            case_log: case_log.into(),
+            start_time: Some(bti_runtime::api::timestamp(at)),
+            duration: dur(60),
+            video_link: "https://meet.example.invalid/bti-123".into(),
+            participants: vec![Participant { role: ParticipantRole::Unit as i32, unit: PPT.into(), ..Default::default() }],
+            ..Default::default()
+        };
+        let create = |m: Meeting| CreateMeetingRequest { parent: SCHOOL.into(), meeting: Some(m), request_id: String::new() };
+        expect_code(fx.s.clone().create_meeting(fx.req(create(meeting(MeetingKind::Evaluation, &log.name)), ola())).await, Code::PermissionDenied);
+        let m = fx.s.clone().create_meeting(fx.req(create(meeting(MeetingKind::Evaluation, &log.name)), kari())).await.unwrap().into_inner();
+        assert!(m.participants.iter().any(|p| p.unit == PPT), "a covered unit is added");
+        // An urgent BTI meeting with slots is the unit leader's to call.
+        let mut urgent = meeting(MeetingKind::Bti, "");
+        urgent.slot_duration = dur(20);
+        expect_code(fx.s.clone().create_meeting(fx.req(create(urgent.clone()), kari())).await, Code::PermissionDenied);
+        let u = fx.s.clone().create_meeting(fx.req(create(urgent), rektor())).await.unwrap().into_inner();
+        assert_eq!(fx.slots(&u.name).await.len(), 3);
+        // The mother accepts; the holder moves it: a new SEQUENCE, answers asked anew.
+        fx.s.clone().respond_to_meeting(fx.req(RespondToMeetingRequest { name: m.name.clone(), response: ParticipantResponse::Accepted as i32 }, fx.mother_claims())).await.unwrap();
+        let later = at + Duration::days(1);
+        let mv = UpdateMeetingRequest {
+            meeting: Some(Meeting { name: m.name.clone(), etag: m.etag.clone(), start_time: Some(bti_runtime::api::timestamp(later)), ..Default::default() }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["start_time".into()] }),
+        };
+        let moved = fx.s.clone().update_meeting(fx.req(mv.clone(), kari())).await.unwrap().into_inner();
+        assert_eq!(moved.sequence, m.sequence + 1);
+        assert!(moved.participants.iter().all(|p| p.response == ParticipantResponse::Unspecified as i32));
+        expect_code(fx.s.clone().update_meeting(fx.req(mv, kari())).await, Code::Aborted);
+        // Completed once it has started, with an entry of its own log.
+        let complete = |entry: &str| CompleteMeetingRequest { name: m.name.clone(), outcome: MeetingState::Held as i32, minutes_entry: entry.into(), etag: String::new() };
+        expect_code(fx.s.clone().complete_meeting(fx.req(complete(""), kari())).await, Code::FailedPrecondition);
+        fx.clock.set(later + Duration::hours(2));
+        let minutes = Entry { kind: EntryKind::Minutes as i32, text: "Referat".into(), ..Default::default() };
+        let entry = fx.log.clone().create_entry(fx.req(CreateEntryRequest { parent: log.name.clone(), entry: Some(minutes), request_id: String::new() }, kari())).await.unwrap().into_inner();
+        let st = expect_code(fx.s.clone().complete_meeting(fx.req(complete("tenants/1135/caseLogs/other/entries/x"), kari())).await, Code::InvalidArgument);
+        assert_eq!(violated_fields(&st), ["minutes_entry"]);
+        let held = fx.s.clone().complete_meeting(fx.req(complete(&entry.name), kari())).await.unwrap().into_inner();
+        assert_eq!((held.state, held.minutes_entry.as_str()), (MeetingState::Held as i32, entry.name.as_str()));
+        expect_code(fx.s.clone().complete_meeting(fx.req(complete(&entry.name), kari())).await, Code::FailedPrecondition);
+    }
+
     async fn calendars_carry_no_name_id_or_case_text_and_parse(db) {
         let fx = Fx::start(db).await;
         let log = fx.open(&fx.child, kari(), ConcernArea::Development).await;
