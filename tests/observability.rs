@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bti_proto::caselog::case_log_service_client::CaseLogServiceClient;
-use bti_proto::caselog::{CaseLog, CreateCaseLogRequest, Level};
+use bti_proto::caselog::{
+    AcceptHandoverRequest, CaseLog, CreateCaseLogRequest, CreateHandoverRequest, Handover, Level,
+};
 use bti_proto::consent::consent_method::Method;
 use bti_proto::consent::consent_service_client::ConsentServiceClient;
 use bti_proto::consent::*;
@@ -152,6 +154,9 @@ impl Personal {
                 "Ragnfrid",
                 "Uroleg-i-klassen-qx7",
                 "Melding-fraa-politiet-zz9",
+                "Kan-du-ta-stafetten-kk3",
+                "Fiks-melding-om-skulen-ww4",
+                "Vi-trekkjer-samtykket-jj8",
             ],
         }
     }
@@ -164,7 +169,9 @@ impl Personal {
 }
 
 /// Runs a case against one address serving every service: a child, a
-/// guardian, consent, a relay log, and a referral through the gateway.
+/// guardian, consent, a relay log, the baton offered and accepted, a
+/// restricted referral and a KS Fiks document through the gateway, and the
+/// consent withdrawn.
 async fn run_case(addrs: [&str; 4], issuer: &LocalIssuer, p: &Personal) {
     let mut channels = Vec::new();
     for addr in addrs {
@@ -194,6 +201,7 @@ async fn run_case(addrs: [&str; 4], issuer: &LocalIssuer, p: &Personal) {
     .unwrap();
     for (id, t) in [
         ("school", UnitType::School),
+        ("nurse", UnitType::SchoolHealthService),
         ("barnevern", UnitType::ChildWelfare),
     ] {
         d.create_unit(with_token(
@@ -263,7 +271,8 @@ async fn run_case(addrs: [&str; 4], issuer: &LocalIssuer, p: &Personal) {
             &[Role::Employee],
         ))
         .unwrap();
-    ConsentServiceClient::new(c_ch)
+    let mut consents = ConsentServiceClient::new(c_ch);
+    let consent = consents
         .create_consent(with_token(
             CreateConsentRequest {
                 parent: "tenants/4201".into(),
@@ -274,7 +283,10 @@ async fn run_case(addrs: [&str; 4], issuer: &LocalIssuer, p: &Personal) {
                         person: mother.clone(),
                         role: GrantorRole::Guardian as i32,
                     }],
-                    covered_units: vec!["tenants/4201/units/school".into()],
+                    covered_units: vec![
+                        "tenants/4201/units/school".into(),
+                        "tenants/4201/units/nurse".into(),
+                    ],
                     method: Some(ConsentMethod {
                         method: Some(Method::Oral(OralConsent::default())),
                     }),
@@ -285,8 +297,10 @@ async fn run_case(addrs: [&str; 4], issuer: &LocalIssuer, p: &Personal) {
             &teacher,
         ))
         .await
-        .unwrap();
-    CaseLogServiceClient::new(l_ch)
+        .unwrap()
+        .into_inner();
+    let mut logs = CaseLogServiceClient::new(l_ch);
+    let log = logs
         .create_case_log(with_token(
             CreateCaseLogRequest {
                 parent: "tenants/4201".into(),
@@ -302,7 +316,43 @@ async fn run_case(addrs: [&str; 4], issuer: &LocalIssuer, p: &Personal) {
             &teacher,
         ))
         .await
+        .unwrap()
+        .into_inner();
+    // The baton to the school nurse, with a message in words of the case.
+    let handover = logs
+        .create_handover(with_token(
+            CreateHandoverRequest {
+                parent: log.name.clone(),
+                handover: Some(Handover {
+                    to_professional: "nurse-n".into(),
+                    to_unit: "tenants/4201/units/nurse".into(),
+                    message: p.words[5].into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            &teacher,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let nurse = issuer
+        .sign(personas::employee(
+            "nurse-n",
+            "4201",
+            &["tenants/4201/units/nurse"],
+            &[Role::Employee],
+        ))
         .unwrap();
+    logs.accept_handover(with_token(
+        AcceptHandoverRequest {
+            name: handover.name,
+            ..Default::default()
+        },
+        &nurse,
+    ))
+    .await
+    .unwrap();
     let mut g = GatewayServiceClient::new(g_ch);
     g.create_client(with_token(
         CreateClientRequest {
@@ -346,6 +396,49 @@ async fn run_case(addrs: [&str; 4], issuer: &LocalIssuer, p: &Personal) {
     ))
     .await
     .unwrap();
+    // A KS Fiks public-sector report about the child, with words of the case.
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&bti_gateway::domain::fiks::example_document()).unwrap();
+    doc["kommunenummer"] = "4201".into();
+    doc["offentligBarn"][0]["fnr"] = p.child_nid.clone().into();
+    doc["melding"]["melding"] = p.words[6].into();
+    g.create_referral(with_token(
+        CreateReferralRequest {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            referral: Some(Referral {
+                tenant: "4201".into(),
+                kind: ReferralKind::ChildWelfareReport as i32,
+                external_reference: "BV-2".into(),
+                subject: Some(ReferralSubject {
+                    identity: Some(referral_subject::Identity::NationalId(p.child_nid.clone())),
+                }),
+                content: Some(referral::Content::FiksBekymringsmeldingJson(
+                    doc.to_string(),
+                )),
+                restricted: true,
+                legal_basis: "barnevernsloven § 13-2".into(),
+                ..Default::default()
+            }),
+        },
+        &client_token,
+    ))
+    .await
+    .unwrap();
+    // The mother withdraws, giving her reason in words of the case.
+    let mother_token = issuer
+        .sign(personas::guardian("m", "4201", &mother))
+        .unwrap();
+    consents
+        .withdraw_consent(with_token(
+            WithdrawConsentRequest {
+                name: consent.name,
+                reason: p.words[7].into(),
+                etag: String::new(),
+            },
+            &mother_token,
+        ))
+        .await
+        .unwrap();
 }
 
 /// `bti dev` with OTLP export, JSON debug logs and metrics; its stdout and
