@@ -517,6 +517,11 @@ bti_runtime::backend_tests! {
         // The standing team sees its unit meetings; the listing is the same.
         let listed = fx.s.clone().list_meetings(fx.req(ListMeetingsRequest { parent: SCHOOL.into(), filter: "kind = BTI".into(), ..Default::default() }, nils())).await.unwrap().into_inner();
         assert_eq!(listed.meetings.len(), 5);
+        // ...and has each date in its calendar; a unit outside the team does not.
+        let feed = fx.s.clone().get_calendar_feed(fx.req(GetCalendarFeedRequest {}, nils())).await.unwrap().into_inner();
+        assert_eq!(feed.meeting_count, 5);
+        let other = personas::employee("x", T, &["tenants/1135/units/elsewhere"], &[Role::Employee]);
+        assert_eq!(fx.s.clone().get_calendar_feed(fx.req(GetCalendarFeedRequest {}, other)).await.unwrap().into_inner().meeting_count, 0);
         // Only the unit's leaders make series, and bad recurrences are named.
         let mut s = fx.s.clone();
         let bad = MeetingSeries { display_name: "x".into(), first_start: "2026-10-06T13:00".into(), recurrence: vec!["RRULE:FREQ=WEEKLY".into()], duration: dur(60), slot_duration: dur(90), standing_units: vec![NURSE.into()], ..Default::default() };

@@ -165,6 +165,32 @@ impl App {
         Ok(())
     }
 
+    /// A log transferred: its reviews and renewals go to the receiving
+    /// unit (their names stay: deadlines are named under the tenant).
+    pub(crate) async fn transfer_deadlines(&self, log: &LogRecord, from: &str) -> ApiResult<usize> {
+        let mut n = 0;
+        for d in self
+            .store
+            .open_deadlines_of(&log.tenant, &log.case_log)
+            .await?
+        {
+            let kind = Self::kind_of(&d);
+            if d.unit == from
+                && matches!(
+                    kind,
+                    DeadlineKind::UnitReview | DeadlineKind::ConsentRenewal
+                )
+            {
+                let mut moved = d.clone();
+                moved.unit = log.unit.clone();
+                moved.id = bti_runtime::api::new_id();
+                self.store.upsert_deadline(&moved).await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Cancels every open deadline of a log that closed.
     pub(crate) async fn cancel_for_log_deadlines(
         &self,
@@ -186,9 +212,8 @@ impl App {
         let mut n = 0;
         loop {
             let due = self.store.due_deadlines(now, 100).await?;
-            if due.is_empty() {
-                return Ok(n);
-            }
+            let last_batch = due.len() < 100;
+            let before = n;
             for mut d in due {
                 let was = DeadlineStage::from_str_name(&d.stage).unwrap_or(DeadlineStage::Pending);
                 let passed = stages_passed(was, &d.timing(), now);
@@ -207,6 +232,11 @@ impl App {
                 }
             }
             self.outbox.wake();
+            // A full batch that moved nothing (another replica took them all)
+            // ends the round too; the next round finds what is left.
+            if last_batch || n == before {
+                return Ok(n);
+            }
         }
     }
 

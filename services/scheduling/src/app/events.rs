@@ -70,8 +70,9 @@ impl App {
                 && let Some((_, name)) = log_of(&m.transfer)
                 && let Some(mut log) = self.log(&name).await?
             {
-                log.unit = m.to_unit;
+                let from = std::mem::replace(&mut log.unit, m.to_unit.clone());
                 self.store.upsert_log(&log).await?;
+                self.transfer_deadlines(&log, &from).await?;
             }
         } else if t == CaseLogClosed::full_name() {
             let m: CaseLogClosed = decode(e)?;

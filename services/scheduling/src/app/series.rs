@@ -9,8 +9,8 @@ use bti_runtime::{ApiError, ApiResult, Violations};
 use super::{App, json};
 use crate::api::convert;
 use crate::domain::access::{leads, permission_denied};
-use crate::domain::recurrence;
 use crate::domain::*;
+use crate::domain::{attendance, recurrence};
 use crate::store::Idem;
 
 impl App {
@@ -119,7 +119,15 @@ impl App {
         let mut meetings = Vec::with_capacity(starts.len());
         let mut slots = Vec::with_capacity(starts.len() * slot_starts);
         for start in starts {
-            let m = self.unit_meeting(p, &unit, start, duration, &s.location, &series.name(), now);
+            let mut m =
+                self.unit_meeting(p, &unit, start, duration, &s.location, &series.name(), now);
+            let team = s.standing_units.iter().map(|u| attendance::Wanted {
+                role: ParticipantRole::Unit.as_str_name().to_string(),
+                unit: u.clone(),
+                ..Default::default()
+            });
+            let id = m.meeting.id.clone();
+            attendance::add(&mut m.participants, &unit.tenant, &id, team.collect());
             for (i, t) in recurrence::slots(start, duration, slot)
                 .expect("checked")
                 .into_iter()
