@@ -647,7 +647,12 @@ bti_runtime::backend_tests! {
         let log = fx.open(&fx.child, kari(), ConcernArea::Environment).await;
         let filter = format!("case_log = \"{}\"", log.name);
         // Guardian contact in a week (environment), the review in half a
-        // year for the unit's leaders, consent renewal before its end.
+        // year for the unit's leaders, consent renewal before its end (all
+        // derived from the log's opening and the consent's events).
+        eventually("all three derived", || async {
+            fx.deadlines(&filter, kari()).await.len() == 2 && fx.deadlines(&filter, rektor()).await.len() == 3
+        })
+        .await;
         let mine = fx.deadlines(&filter, kari()).await;
         let contact = mine.iter().find(|d| d.kind == DeadlineKind::GuardianContactEnvironment as i32).expect("guardian contact");
         assert_eq!(contact.due_time, Some(bti_runtime::api::timestamp(start() + Duration::weeks(1))));

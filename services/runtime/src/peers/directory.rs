@@ -215,17 +215,6 @@ impl Directory {
     }
 
     pub async fn unit_exists(&self, name: &str) -> ApiResult<bool> {
-        match self
-            .client
-            .clone()
-            .get_unit(GetUnitRequest {
-                name: name.to_string(),
-            })
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(s) if s.code() == Code::NotFound => Ok(false),
-            Err(s) => Err(unavailable(s)),
-        }
+        Ok(self.unit(name).await?.is_some())
     }
 }

@@ -9,7 +9,7 @@ use bti_runtime::{ApiError, ApiResult};
 use super::App;
 use crate::domain::calendar::{self, Invite};
 use crate::domain::*;
-use crate::store::{MeetingQuery, Mine};
+use crate::store::MeetingQuery;
 
 /// The participant row of `p` on `v`, including one taken off.
 fn own_row<'a>(p: &Principal, v: &'a MeetingView) -> Option<&'a ParticipantRecord> {
@@ -127,19 +127,7 @@ impl App {
                 "a calendar feed is a person's own".into(),
             ));
         };
-        let mine = match p {
-            Principal::Employee { subject, units, .. } => Mine {
-                professional: subject.clone(),
-                person: String::new(),
-                units: format!(",{},", units.join(",")),
-            },
-            Principal::Guardian { person, .. } | Principal::Youth { person, .. } => Mine {
-                professional: String::new(),
-                person: person.clone(),
-                units: String::new(),
-            },
-            _ => Mine::default(),
-        };
+        let mine = Self::mine(p);
         let views = self
             .store
             .list_meetings(&MeetingQuery {

@@ -14,7 +14,7 @@ use crate::domain::access::{Standing, leads, participant_of, permission_denied};
 use crate::domain::attendance::{self, Wanted};
 use crate::domain::recurrence;
 use crate::domain::*;
-use crate::store::{Idem, MeetingQuery, Mine, NewMeeting};
+use crate::store::{Idem, MeetingQuery, NewMeeting};
 
 impl App {
     pub async fn create_meeting(
@@ -123,29 +123,15 @@ impl App {
         let id = new_id();
         let participants = self.case_participants(&log, &id, &[], wanted).await?;
         let view = MeetingView {
-            meeting: MeetingRecord {
-                tenant: unit.tenant.clone(),
-                unit: unit.unit.clone(),
+            meeting: self.case_meeting(
+                &log,
+                &unit,
                 id,
-                kind: kind.as_str_name().to_string(),
-                case_log: m.case_log.clone(),
-                subject: log.subject.clone(),
-                series: String::new(),
-                slot: String::new(),
-                start_time: start,
-                duration_secs: duration.num_seconds(),
-                location: m.location.clone(),
-                video_link: m.video_link.clone(),
-                agenda: json(&m.agenda),
-                organizer: log.holder.clone(),
-                organizer_unit: log.holder_unit.clone(),
-                state: MeetingState::Scheduled.as_str_name().to_string(),
-                minutes_entry: String::new(),
-                sequence: 0,
-                version: 1,
-                create_time: now,
-                update_time: now,
-            },
+                kind,
+                (start, duration.num_seconds()),
+                (&m.location, &m.video_link),
+                &m.agenda,
+            ),
             participants,
         };
         let access = [self.access(
@@ -212,19 +198,7 @@ impl App {
         let size = page_size("page_size", r.page_size)?;
         let query = [r.parent.as_str(), r.filter.as_str()];
         let offset = offset_of(&r.page_token, &query)?;
-        let mine = unit.is_empty().then(|| match p {
-            Principal::Employee { subject, units, .. } => Mine {
-                professional: subject.clone(),
-                person: String::new(),
-                units: format!(",{},", units.join(",")),
-            },
-            Principal::Guardian { person, .. } | Principal::Youth { person, .. } => Mine {
-                professional: String::new(),
-                person: person.clone(),
-                units: String::new(),
-            },
-            _ => Mine::default(),
-        });
+        let mine = unit.is_empty().then(|| Self::mine(p));
         let rows = self
             .store
             .list_meetings(&MeetingQuery {

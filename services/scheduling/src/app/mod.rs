@@ -217,6 +217,65 @@ impl App {
         )
     }
 
+    /// A new meeting of `log`'s case in `unit`, organized by its holder.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn case_meeting(
+        &self,
+        log: &LogRecord,
+        unit: &UnitName,
+        id: String,
+        kind: bti_proto::scheduling::MeetingKind,
+        (start_time, duration_secs): (DateTime<Utc>, i64),
+        (location, video_link): (&str, &str),
+        agenda: &[String],
+    ) -> MeetingRecord {
+        let now = self.now();
+        MeetingRecord {
+            tenant: unit.tenant.clone(),
+            unit: unit.unit.clone(),
+            id,
+            kind: kind.as_str_name().to_string(),
+            case_log: log.case_log.clone(),
+            subject: log.subject.clone(),
+            series: String::new(),
+            slot: String::new(),
+            start_time,
+            duration_secs,
+            location: location.to_string(),
+            video_link: video_link.to_string(),
+            agenda: json(&agenda),
+            organizer: log.holder.clone(),
+            organizer_unit: log.holder_unit.clone(),
+            state: bti_proto::scheduling::MeetingState::Scheduled
+                .as_str_name()
+                .to_string(),
+            minutes_entry: String::new(),
+            sequence: 0,
+            version: 1,
+            create_time: now,
+            update_time: now,
+        }
+    }
+
+    /// The caller as "my meetings" asks for them.
+    pub(crate) fn mine(p: &Principal) -> crate::store::Mine {
+        match p {
+            Principal::Employee { subject, units, .. } => crate::store::Mine {
+                professional: subject.clone(),
+                person: String::new(),
+                units: format!(",{},", units.join(",")),
+            },
+            Principal::Guardian { person, .. } | Principal::Youth { person, .. } => {
+                crate::store::Mine {
+                    professional: String::new(),
+                    person: person.clone(),
+                    units: String::new(),
+                }
+            }
+            _ => crate::store::Mine::default(),
+        }
+    }
+
     /// Where a meeting is opened in BTI.
     fn link(&self, name: &str) -> String {
         format!("{}/{}", self.config.link_base.trim_end_matches('/'), name)

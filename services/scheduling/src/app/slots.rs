@@ -7,8 +7,8 @@ use bti_runtime::api::{new_id, page_size};
 use bti_runtime::auth::Principal;
 use bti_runtime::{ApiError, ApiResult, Violations};
 
+use super::App;
 use super::series::{next_offset, offset_of};
-use super::{App, json};
 use crate::api::convert;
 use crate::domain::access::permission_denied;
 use crate::domain::attendance::{self, Proposal, Wanted};
@@ -88,31 +88,19 @@ impl App {
         }
         let id = new_id();
         let participants = self.case_participants(&log, &id, &covered, wanted).await?;
-        let now = self.now();
+        let mut meeting = self.case_meeting(
+            &log,
+            &UnitName::new(&sn.tenant, &sn.unit),
+            id,
+            MeetingKind::Bti,
+            (slot.start_time, slot.duration_secs),
+            (&parent.meeting.location, ""),
+            &r.agenda,
+        );
+        meeting.series = parent.meeting.series.clone();
+        meeting.slot = slot.name();
         let view = MeetingView {
-            meeting: MeetingRecord {
-                tenant: sn.tenant.clone(),
-                unit: sn.unit.clone(),
-                id,
-                kind: MeetingKind::Bti.as_str_name().to_string(),
-                case_log: r.case_log.clone(),
-                subject: log.subject.clone(),
-                series: parent.meeting.series.clone(),
-                slot: slot.name(),
-                start_time: slot.start_time,
-                duration_secs: slot.duration_secs,
-                location: parent.meeting.location.clone(),
-                video_link: String::new(),
-                agenda: json(&r.agenda),
-                organizer: log.holder.clone(),
-                organizer_unit: log.holder_unit.clone(),
-                state: MeetingState::Scheduled.as_str_name().to_string(),
-                minutes_entry: String::new(),
-                sequence: 0,
-                version: 1,
-                create_time: now,
-                update_time: now,
-            },
+            meeting,
             participants,
         };
         let access = [self.access(
