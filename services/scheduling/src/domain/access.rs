@@ -218,6 +218,51 @@ mod tests {
     }
 
     #[test]
+    fn a_named_professional_is_found_by_name_before_their_units_row() {
+        let mut v = case_meeting();
+        let (tenant, id) = (v.meeting.tenant.clone(), v.meeting.id.clone());
+        let named = attendance::Wanted {
+            role: "PARTICIPANT_ROLE_PROFESSIONAL".into(),
+            unit: "tenants/t/units/nurse".into(),
+            professional: "nils".into(),
+            ..Default::default()
+        };
+        attendance::add(&mut v.participants, &tenant, &id, vec![named]);
+        let nils = employee("nils", "tenants/t/units/nurse", &[Role::Employee]);
+        let row = participant_of(&nils, &v).unwrap();
+        assert_eq!(row.role, "PARTICIPANT_ROLE_PROFESSIONAL");
+        // Found by name even when working elsewhere now.
+        let moved = employee("nils", "tenants/t/units/ppt", &[Role::Employee]);
+        assert_eq!(participant_of(&moved, &v).unwrap().professional, "nils");
+        // A colleague of the nurse's unit gets the unit's row.
+        let other = employee("siri", "tenants/t/units/nurse", &[Role::Employee]);
+        assert_eq!(
+            participant_of(&other, &v).unwrap().role,
+            "PARTICIPANT_ROLE_UNIT"
+        );
+    }
+
+    #[test]
+    fn each_standing_says_why_in_the_access_log() {
+        let with_unit = Standing::Participant {
+            id: "x".into(),
+            unit: "u".into(),
+        };
+        let without = Standing::Participant {
+            id: "x".into(),
+            unit: String::new(),
+        };
+        assert_eq!(with_unit.basis(), "participant by consent");
+        assert_eq!(without.basis(), "participant (right of access)");
+        assert_eq!(Standing::Organizer.basis(), "organizer (baton holder)");
+        assert_eq!(
+            Standing::UnitLeader.basis(),
+            "oversight by the unit's leader"
+        );
+        assert_eq!(Standing::UnitMember.basis(), "member of the meeting's unit");
+    }
+
+    #[test]
     fn a_removed_unit_has_no_standing_and_only_organizer_and_leader_change() {
         let mut v = case_meeting();
         attendance::remove_units(&mut v.participants, &["tenants/t/units/nurse".to_string()]);

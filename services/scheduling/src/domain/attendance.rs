@@ -213,6 +213,8 @@ mod tests {
         );
         assert_eq!(ps[0].professional, "kari");
         assert_eq!(ps[1].unit, "tenants/t/units/nurse");
+        assert_eq!(ps[2].person, "tenants/t/persons/mother");
+        assert_eq!(ps[3].person, "tenants/t/persons/child");
         assert_ne!(ps[0].id, ps[1].id);
         let young = proposed(
             "t",
@@ -243,6 +245,58 @@ mod tests {
         assert_eq!(gone[0].unit, "tenants/t/units/nurse");
         assert!(ps[1].removed && !ps[0].removed);
         assert!(remove_units(&mut ps, &["tenants/t/units/nurse".to_string()]).is_empty());
+    }
+
+    fn violations(wanted: &[Wanted]) -> Vec<(String, String)> {
+        let mut v = Violations::new();
+        check_wanted("p", wanted, &mut v);
+        match v.finish() {
+            Ok(()) => Vec::new(),
+            Err(bti_runtime::ApiError::InvalidArgument(vs)) => {
+                vs.into_iter().map(|f| (f.field, f.description)).collect()
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn each_role_needs_its_own_parts() {
+        let w = |r: ParticipantRole, unit: &str, professional: &str, person: &str| Wanted {
+            role: r.as_str_name().into(),
+            unit: unit.into(),
+            professional: professional.into(),
+            person: person.into(),
+            representation: String::new(),
+        };
+        let fields = |ws: &[Wanted]| {
+            violations(ws)
+                .into_iter()
+                .map(|(f, _)| f)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            fields(&[w(ParticipantRole::Professional, "u", "", "")]),
+            ["p[0].professional"]
+        );
+        assert_eq!(
+            fields(&[w(ParticipantRole::Professional, "", "per", "")]),
+            ["p[0].unit"]
+        );
+        assert!(fields(&[w(ParticipantRole::Professional, "u", "per", "")]).is_empty());
+        assert_eq!(
+            fields(&[w(ParticipantRole::Guardian, "", "", "")]),
+            ["p[0].person"]
+        );
+        assert!(fields(&[w(ParticipantRole::Guardian, "", "", "g")]).is_empty());
+        assert!(fields(&[w(ParticipantRole::Unit, "u", "", "")]).is_empty());
+        // The organizer and the child are the service's to set, and say so.
+        let said = violations(&[
+            w(ParticipantRole::Organizer, "u", "per", ""),
+            w(ParticipantRole::Child, "", "", "c"),
+        ]);
+        assert!(said[0].1.contains("baton holder"), "{said:?}");
+        assert!(said[1].1.contains("by age"), "{said:?}");
+        assert_eq!(violations(&[Wanted::default()])[0].1, "required");
     }
 
     #[test]
@@ -285,8 +339,20 @@ mod tests {
             unit: "tenants/t/units/nurse".into(),
             ..Default::default()
         };
-        add(&mut ps, "t", "m", vec![nurse.clone(), nurse]);
+        add(&mut ps, "t", "m", vec![nurse.clone(), nurse.clone()]);
         assert_eq!(ps.len(), 2);
+        // Same role, another unit; same unit, another role: both new.
+        let ppt = Wanted {
+            unit: "tenants/t/units/ppt".into(),
+            ..nurse.clone()
+        };
+        let named = Wanted {
+            role: "PARTICIPANT_ROLE_PROFESSIONAL".into(),
+            professional: "nils".into(),
+            ..nurse
+        };
+        add(&mut ps, "t", "m", vec![ppt, named]);
+        assert_eq!(ps.len(), 4);
         ps[1].response = "PARTICIPANT_RESPONSE_ACCEPTED".into();
         reset_responses(&mut ps);
         assert_eq!(ps[1].response, "PARTICIPANT_RESPONSE_UNSPECIFIED");
