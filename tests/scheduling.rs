@@ -418,7 +418,10 @@ impl Fx {
     }
 
     async fn invitation(&self, name: &str, who: Claims) -> MeetingInvitation {
-        let r = GetMeetingInvitationRequest { name: name.into() };
+        let r = GetMeetingInvitationRequest {
+            name: name.into(),
+            recipient: None,
+        };
         self.s
             .clone()
             .get_meeting_invitation(self.req(r, who))
@@ -812,6 +815,20 @@ bti_runtime::backend_tests! {
                 calendars.push(inv.ics);
             }
         }
+        // The notification service fetches a recipient's invitation for their
+        // e-mail; nobody else may, and someone not on it has none.
+        let booked = fx.s.clone().list_meetings(fx.req(ListMeetingsRequest { parent: format!("tenants/{T}/units/-"), filter: format!("case_log = \"{}\"", log.name), ..Default::default() }, kari())).await.unwrap().into_inner().meetings;
+        assert_eq!(booked.len(), 2);
+        let for_mother = |name: &str| GetMeetingInvitationRequest { name: name.into(), recipient: Some(bti_proto::types::Recipient { person: fx.mother.clone(), ..Default::default() }) };
+        let notifier = personas::service("notification", bti_runtime::peers::scheduling::SCOPE_INVITATIONS);
+        let inv = fx.s.clone().get_meeting_invitation(fx.req(for_mother(&booked[0].name), notifier.clone())).await.unwrap().into_inner();
+        assert_eq!(inv.method, "REQUEST");
+        fx.assert_clean(&inv.ics);
+        calendars.push(inv.ics);
+        expect_code(fx.s.clone().get_meeting_invitation(fx.req(for_mother(&booked[0].name), personas::service("other", ""))).await, Code::PermissionDenied);
+        expect_code(fx.s.clone().get_meeting_invitation(fx.req(for_mother(&booked[0].name), kari())).await, Code::PermissionDenied);
+        let stranger = GetMeetingInvitationRequest { name: booked[0].name.clone(), recipient: Some(bti_proto::types::Recipient { person: fx.mother2.clone(), ..Default::default() }) };
+        expect_code(fx.s.clone().get_meeting_invitation(fx.req(stranger, notifier)).await, Code::NotFound);
         let feed = fx.s.clone().get_calendar_feed(fx.req(GetCalendarFeedRequest {}, fx.mother_claims())).await.unwrap().into_inner();
         assert_eq!(feed.meeting_count, 2);
         fx.assert_clean(&feed.ics);

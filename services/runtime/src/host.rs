@@ -386,6 +386,14 @@ impl Peers {
             self.credentials(scopes)?,
         ))
     }
+
+    /// Scheduling, allowed to fetch a recipient's invitation.
+    pub fn scheduling(&self) -> anyhow::Result<crate::peers::Scheduling> {
+        Ok(crate::peers::Scheduling::new(
+            self.channel("scheduling")?,
+            self.credentials(crate::peers::scheduling::SCOPE_INVITATIONS)?,
+        ))
+    }
 }
 
 /// Where a host's services find their peers.

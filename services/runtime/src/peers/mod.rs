@@ -5,7 +5,9 @@
 pub mod caselog;
 pub mod consent;
 pub mod directory;
+pub mod scheduling;
 
 pub use caselog::CaseLog;
 pub use consent::ConsentChecker;
 pub use directory::Directory;
+pub use scheduling::Scheduling;

@@ -11,6 +11,37 @@ use crate::domain::calendar::{self, Invite};
 use crate::domain::*;
 use crate::store::MeetingQuery;
 
+// The scope that lets the notification service fetch a recipient's
+// invitation to attach it to their e-mail.
+use bti_runtime::peers::scheduling::SCOPE_INVITATIONS;
+
+/// The recipient as the principal whose invitation it is.
+fn recipient_principal(tenant: &str, to: &bti_proto::types::Recipient) -> ApiResult<Principal> {
+    if !to.person.is_empty() {
+        return Ok(Principal::Guardian {
+            subject: String::new(),
+            tenant: tenant.to_string(),
+            person: to.person.clone(),
+        });
+    }
+    if to.professional.is_empty() && to.unit.is_empty() {
+        return Err(ApiError::invalid(
+            "recipient",
+            "a professional, a unit or a person",
+        ));
+    }
+    Ok(Principal::Employee {
+        subject: to.professional.clone(),
+        tenant: tenant.to_string(),
+        units: if to.unit.is_empty() {
+            Vec::new()
+        } else {
+            vec![to.unit.clone()]
+        },
+        roles: Vec::new(),
+    })
+}
+
 /// The participant row of `p` on `v`, including one taken off.
 fn own_row<'a>(p: &Principal, v: &'a MeetingView) -> Option<&'a ParticipantRecord> {
     let unit_role = ParticipantRole::Unit.as_str_name();
@@ -67,10 +98,23 @@ impl App {
 
     pub async fn get_meeting_invitation(
         &self,
-        p: &Principal,
+        caller: &Principal,
         r: GetMeetingInvitationRequest,
     ) -> ApiResult<MeetingInvitation> {
         let n = MeetingName::parse("name", &r.name)?;
+        let stand_in;
+        let p = match (&r.recipient, caller) {
+            (None, _) => caller,
+            (Some(to), Principal::Service { .. }) if caller.has_scope(SCOPE_INVITATIONS) => {
+                stand_in = recipient_principal(&n.tenant, to)?;
+                &stand_in
+            }
+            (Some(_), _) => {
+                return Err(ApiError::PermissionDenied(
+                    "another recipient's invitation is for the notification service".into(),
+                ));
+            }
+        };
         let not_found = || ApiError::NotFound(r.name.clone());
         let view = self
             .store
@@ -96,10 +140,14 @@ impl App {
         let uid = invite.uid();
         let (method, ics) = calendar::invitation(&invite);
         if view.meeting.is_case() {
-            let why = "GetMeetingInvitation: own invitation".to_string();
+            let why = if r.recipient.is_some() {
+                "GetMeetingInvitation: the recipient's invitation, for their e-mail".to_string()
+            } else {
+                "GetMeetingInvitation: own invitation".to_string()
+            };
             self.store
                 .log_access(&[self.access(
-                    p,
+                    caller,
                     &n.tenant,
                     &view.meeting.subject,
                     &r.name,
