@@ -1,0 +1,135 @@
+//! The consumer: another service's event turned into notifications (and
+//! queued e-mails) and settled ones archived, once per event id.
+
+use bti_proto::notification::{NotificationCreated, NotificationsResolved};
+use bti_proto::types::EventEnvelope;
+use bti_runtime::ApiResult;
+use bti_runtime::api::new_id;
+use bti_runtime::events::OutboxEvent;
+
+use super::App;
+use crate::api::convert::kind_enum;
+use crate::domain::causes::{Intent, effects};
+use crate::domain::kinds::{Channel, eligible};
+use crate::domain::preferences::Decision;
+use crate::domain::*;
+use crate::store::{NewNotification, Settle};
+
+impl App {
+    /// Handles one event; how many notifications it created (0 for a
+    /// redelivery or an event that concerns no inbox).
+    pub async fn on_event(&self, e: &EventEnvelope) -> ApiResult<usize> {
+        let fx = match effects(e) {
+            Ok(fx) => fx,
+            Err(err) => {
+                // Redelivering bytes that do not decode cannot help.
+                tracing::warn!(event = %e.id, r#type = %e.r#type, error = %err, "undecodable event skipped");
+                return Ok(0);
+            }
+        };
+        if fx.is_empty() {
+            return Ok(0);
+        }
+        let mut created = Vec::new();
+        for intent in fx.notify {
+            if eligible(intent.role, intent.kind, intent.restricted) {
+                created.push(self.new_notification(intent).await?);
+            }
+        }
+        let settled: Vec<Settle> = fx
+            .resolve
+            .into_iter()
+            .map(|r| Settle {
+                event: OutboxEvent::new(
+                    SOURCE,
+                    &r.cause,
+                    &r.tenant,
+                    &NotificationsResolved {
+                        resource: r.cause.clone(),
+                    },
+                ),
+                kinds: r.kinds.iter().map(|k| k.as_str().to_string()).collect(),
+                tenant: r.tenant,
+                cause: r.cause,
+            })
+            .collect();
+        let n = created.len();
+        if self
+            .store
+            .apply_event(&e.id, self.now(), &created, &settled)
+            .await?
+        {
+            self.outbox.wake();
+            Ok(n)
+        } else {
+            Ok(0)
+        }
+    }
+
+    /// The notification for `i`, in the inbox unless muted there, with an
+    /// e-mail queued for when the recipient's preferences allow one.
+    async fn new_notification(&self, i: Intent) -> ApiResult<NewNotification> {
+        let now = self.now();
+        let prefs = self.store.get_preferences(&i.tenant, &i.recipient).await?;
+        let rules = prefs.as_ref().map(|p| p.rules()).unwrap_or_default();
+        let state = match rules.decide(i.kind, Channel::Inbox, now) {
+            // Muted in the inbox: still on record, filed straight away.
+            Decision::Muted => State::Archived,
+            _ => State::Unread,
+        };
+        let n = NotificationRecord {
+            tenant: i.tenant.clone(),
+            id: new_id(),
+            recipient: i.recipient.clone(),
+            kind: i.kind.as_str().into(),
+            link: self.link(&i.resource),
+            resource: i.resource,
+            cause: i.cause,
+            state: state.as_str().into(),
+            resolve_time: None,
+            create_time: now,
+            update_time: now,
+            version: 1,
+        };
+        let has_address = prefs.as_ref().is_some_and(|p| !p.email_address.is_empty());
+        let due = match rules.decide(i.kind, Channel::Email, now) {
+            _ if !self.sends_email() || !has_address => None,
+            Decision::Muted => None,
+            Decision::Now => Some(now),
+            // Digests are not yet gathered into one message: each waits
+            // for the digest time on its own.
+            Decision::At(t) | Decision::Digest(t) => Some(t),
+        };
+        let deliveries = due
+            .map(|due_time| DeliveryRecord {
+                id: new_id(),
+                tenant: n.tenant.clone(),
+                notification: n.id.clone(),
+                recipient: n.recipient.clone(),
+                channel: channel_str(Channel::Email).into(),
+                state: DELIVERY_PENDING.into(),
+                due_time,
+                attempts: 0,
+                last_error: String::new(),
+                create_time: now,
+                update_time: now,
+            })
+            .into_iter()
+            .collect();
+        let event = OutboxEvent::new(
+            SOURCE,
+            &n.name(),
+            &n.tenant,
+            &NotificationCreated {
+                notification: n.name(),
+                kind: kind_enum(i.kind) as i32,
+                resource: n.resource.clone(),
+            },
+        );
+        Ok(NewNotification {
+            notification: n,
+            deliveries,
+            event,
+        })
+    }
+}
