@@ -102,7 +102,7 @@ bti_runtime::backend_tests! {
         let again = [new(notification("subject:p2", "handover.offered", H), vec![])];
         assert!(!s.apply_event("ev-1", now(), &again, &[]).await.unwrap());
         let inbox = s.list_notifications(T, "subject:p2", &all(), "", 10).await.unwrap();
-        assert_eq!(inbox, [n.clone()]);
+        assert_eq!(inbox, std::slice::from_ref(&n));
         assert_eq!(s.list_deliveries(T, &n.id).await.unwrap().len(), 1);
         assert_eq!(outbox_types(&db).await, ["bti.notification.v1.NotificationCreated"]);
     }
