@@ -1,7 +1,8 @@
 //! The notification service: an inbox per professional and guardian, filled
 //! from the other services' events (idempotently by event id) and settled
 //! when their cause is; e-mail through a queue in the database, sent by a
-//! worker over SMTP (or written as `.eml` files in development). Nothing it
+//! worker over SMTP (or written as `.eml` files in development); signed
+//! webhooks to the municipality's systems, retried on a schedule. Nothing it
 //! stores or sends says more than that something awaits the recipient.
 //!
 //! The shape every service has (see ARCHITECTURE.md): `api`, `app`,
@@ -46,11 +47,38 @@ pub struct SmtpConfig {
     pub password: Option<String>,
 }
 
+/// `[service.notification.webhooks]`.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct WebhookConfig {
+    /// Plain http endpoints (`bti dev` and tests only).
+    pub allow_http: bool,
+    /// Private and loopback endpoints (a receiver on the municipality's own
+    /// network).
+    pub allow_private: bool,
+    /// How often the webhook worker looks for due deliveries.
+    pub every_ms: u64,
+    /// How long one attempt may take.
+    pub timeout_ms: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            allow_http: false,
+            allow_private: false,
+            every_ms: 1000,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
 /// The `[service.notification]` section.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct NotificationConfig {
     pub smtp: SmtpConfig,
+    pub webhooks: WebhookConfig,
     /// The `From` of every e-mail.
     pub sender: String,
     /// Links are this followed by `/` and the resource name.
@@ -72,6 +100,7 @@ impl Default for NotificationConfig {
     fn default() -> Self {
         NotificationConfig {
             smtp: SmtpConfig::default(),
+            webhooks: WebhookConfig::default(),
             sender: "BTI <ikkje-svar@bti.invalid>".into(),
             link_base_url: "http://localhost:8080".into(),
             eml_dir: None,
@@ -89,11 +118,13 @@ pub const CASELOG_CONSUMER: &str = "notification-caselog";
 pub const SCHEDULING_CONSUMER: &str = "notification-scheduling";
 
 /// The notification service on `w`'s database: its gRPC server, its
-/// consumers of relay-log and scheduling events, and its e-mail worker.
+/// consumers of relay-log and scheduling events, its e-mail worker (when
+/// e-mail is configured) and its webhook worker.
 pub fn build(w: &Wiring) -> anyhow::Result<(Service, App)> {
     let cfg: NotificationConfig = w.section()?;
     let mailer = app::mail::Mailer::from_config(&cfg)?;
     let every = std::time::Duration::from_millis(cfg.delivery_every_ms.max(10));
+    let hooks_every = std::time::Duration::from_millis(cfg.webhooks.every_ms.max(10));
     let app = App::new(
         store::for_db(&w.db),
         w.outbox.clone(),
@@ -130,5 +161,10 @@ pub fn build(w: &Wiring) -> anyhow::Result<(Service, App)> {
             async move { Ok(worker.deliver_due().await?) }
         }));
     }
+    let sender = app.clone();
+    service = service.task(Task::every("webhooks", hooks_every, move || {
+        let sender = sender.clone();
+        async move { Ok(sender.deliver_webhooks_due().await?) }
+    }));
     Ok((service, app))
 }

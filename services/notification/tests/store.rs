@@ -97,10 +97,10 @@ bti_runtime::backend_tests! {
         let n = notification("subject:p2", "handover.offered", H);
         let d = delivery(&n, now());
         let batch = [new(n.clone(), vec![d])];
-        assert!(s.apply_event("ev-1", now(), &batch, &[]).await.unwrap());
+        assert!(s.apply_event("ev-1", now(), &batch, &[], &[]).await.unwrap());
         // A redelivery, even with other content, changes nothing.
         let again = [new(notification("subject:p2", "handover.offered", H), vec![])];
-        assert!(!s.apply_event("ev-1", now(), &again, &[]).await.unwrap());
+        assert!(!s.apply_event("ev-1", now(), &again, &[], &[]).await.unwrap());
         let inbox = s.list_notifications(T, "subject:p2", &all(), "", 10).await.unwrap();
         assert_eq!(inbox, std::slice::from_ref(&n));
         assert_eq!(s.list_deliveries(T, &n.id).await.unwrap().len(), 1);
@@ -112,18 +112,18 @@ bti_runtime::backend_tests! {
         let offer = notification("subject:p2", "handover.offered", H);
         let other = notification("subject:p1", "handover.decided", H);
         let d = delivery(&offer, now() + Duration::hours(1));
-        s.apply_event("ev-1", now(), &[new(offer.clone(), vec![d.clone()]), new(other.clone(), vec![])], &[])
+        s.apply_event("ev-1", now(), &[new(offer.clone(), vec![d.clone()]), new(other.clone(), vec![])], &[], &[])
             .await
             .unwrap();
         let t = now();
-        s.apply_event("ev-2", t, &[], &[settle(H, &["handover.offered"])]).await.unwrap();
+        s.apply_event("ev-2", t, &[], &[settle(H, &["handover.offered"])], &[]).await.unwrap();
         let got = s.get_notification(T, &offer.id).await.unwrap().unwrap();
         assert_eq!((got.state.as_str(), got.resolve_time, got.version), ("ARCHIVED", Some(t), 2));
         assert_eq!(s.get_notification(T, &other.id).await.unwrap().unwrap().state, "UNREAD");
         let ds = s.list_deliveries(T, &offer.id).await.unwrap();
         assert_eq!((ds[0].state.as_str(), ds[0].last_error.as_str()), ("CANCELLED", "settled"));
         // Settling again archives nothing more and writes no event.
-        s.apply_event("ev-3", now(), &[], &[settle(H, &["handover.offered"])]).await.unwrap();
+        s.apply_event("ev-3", now(), &[], &[settle(H, &["handover.offered"])], &[]).await.unwrap();
         assert_eq!(
             outbox_types(&db).await,
             [
@@ -140,10 +140,10 @@ bti_runtime::backend_tests! {
         for i in 0..5 {
             let n = notification("subject:p", "entry.added", &format!("tenants/4201/caseLogs/l{i}"));
             ids.push(n.id.clone());
-            s.apply_event(&format!("ev-{i}"), now(), &[new(n, vec![])], &[]).await.unwrap();
+            s.apply_event(&format!("ev-{i}"), now(), &[new(n, vec![])], &[], &[]).await.unwrap();
         }
         let other = notification("subject:q", "entry.added", "tenants/4201/caseLogs/x");
-        s.apply_event("ev-q", now(), &[new(other, vec![])], &[]).await.unwrap();
+        s.apply_event("ev-q", now(), &[new(other, vec![])], &[], &[]).await.unwrap();
         let page = s.list_notifications(T, "subject:p", &all(), "", 2).await.unwrap();
         let got: Vec<_> = page.iter().map(|n| n.id.clone()).collect();
         assert_eq!(got, [ids[4].clone(), ids[3].clone()]);
@@ -191,7 +191,7 @@ bti_runtime::backend_tests! {
         let mut ds: Vec<_> = (0..40).map(|_| delivery(&n, t - Duration::seconds(1))).collect();
         let later = delivery(&n, t + Duration::hours(1));
         ds.push(later.clone());
-        s.apply_event("ev", t, &[new(n.clone(), ds)], &[]).await.unwrap();
+        s.apply_event("ev", t, &[new(n.clone(), ds)], &[], &[]).await.unwrap();
 
         let until = t + Duration::minutes(5);
         let mut workers = Vec::new();

@@ -93,6 +93,52 @@ pub fn preferences_msg(p: &PreferencesRecord) -> NotificationPreferences {
     }
 }
 
+pub fn subscription_msg(s: &SubscriptionRecord, with_secret: bool) -> WebhookSubscription {
+    use webhook_subscription::State as S;
+    WebhookSubscription {
+        name: s.name(),
+        uri: s.uri.clone(),
+        kinds: s
+            .kind_list()
+            .into_iter()
+            .map(|k| kind_enum(k) as i32)
+            .collect(),
+        state: match s.state.as_str() {
+            SUB_ACTIVE => S::Active,
+            SUB_DISABLED => S::Disabled,
+            _ => S::Unspecified,
+        } as i32,
+        signing_secret: if with_secret {
+            s.secret.clone()
+        } else {
+            String::new()
+        },
+        create_time: Some(timestamp(s.create_time)),
+        update_time: Some(timestamp(s.update_time)),
+        etag: etag(s.version),
+    }
+}
+
+pub fn webhook_delivery_msg(d: &WebhookDeliveryRecord) -> WebhookDelivery {
+    use webhook_delivery::State as S;
+    let state = match d.state.as_str() {
+        WEBHOOK_PENDING => S::Pending,
+        WEBHOOK_DELIVERED => S::Delivered,
+        WEBHOOK_FAILED => S::Failed,
+        _ => S::Unspecified,
+    };
+    WebhookDelivery {
+        name: d.name(),
+        kind: Kind::parse(&d.kind).map(kind_enum).unwrap_or_default() as i32,
+        resource: d.resource.clone(),
+        state: state as i32,
+        attempt_count: d.attempts.clamp(0, i64::from(i32::MAX)) as i32,
+        last_http_status: d.last_http_status.clamp(0, 999) as i32,
+        next_attempt_time: (state == S::Pending).then(|| timestamp(d.due_time)),
+        create_time: Some(timestamp(d.create_time)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

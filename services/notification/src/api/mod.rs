@@ -6,6 +6,7 @@ pub mod convert;
 use bti_proto::notification::notification_service_server::{
     NotificationService, NotificationServiceServer,
 };
+use bti_proto::notification::webhook_service_server::{WebhookService, WebhookServiceServer};
 use bti_proto::notification::*;
 use bti_runtime::api::{reply, unpack};
 use tonic::{Request, Response, Status};
@@ -79,5 +80,61 @@ impl NotificationService for Api {
     ) -> Result<Response<NotificationPreferences>, Status> {
         let (p, m) = unpack(r)?;
         reply(self.0.update_notification_preferences(&p, m).await)
+    }
+}
+
+/// `bti.notification.v1.WebhookService` over the application layer.
+#[derive(Clone)]
+pub struct WebhookApi(pub App);
+
+impl WebhookApi {
+    pub fn into_server(self) -> WebhookServiceServer<Self> {
+        WebhookServiceServer::new(self)
+    }
+}
+
+#[tonic::async_trait]
+impl WebhookService for WebhookApi {
+    async fn create_webhook_subscription(
+        &self,
+        r: Request<CreateWebhookSubscriptionRequest>,
+    ) -> Result<Response<WebhookSubscription>, Status> {
+        let (p, m) = unpack(r)?;
+        reply(self.0.create_webhook_subscription(&p, m).await)
+    }
+    async fn get_webhook_subscription(
+        &self,
+        r: Request<GetWebhookSubscriptionRequest>,
+    ) -> Result<Response<WebhookSubscription>, Status> {
+        let (p, m) = unpack(r)?;
+        reply(self.0.get_webhook_subscription(&p, m).await)
+    }
+    async fn list_webhook_subscriptions(
+        &self,
+        r: Request<ListWebhookSubscriptionsRequest>,
+    ) -> Result<Response<ListWebhookSubscriptionsResponse>, Status> {
+        let (p, m) = unpack(r)?;
+        reply(self.0.list_webhook_subscriptions(&p, m).await)
+    }
+    async fn delete_webhook_subscription(
+        &self,
+        r: Request<DeleteWebhookSubscriptionRequest>,
+    ) -> Result<Response<()>, Status> {
+        let (p, m) = unpack(r)?;
+        reply(self.0.delete_webhook_subscription(&p, m).await)
+    }
+    async fn rotate_webhook_subscription_secret(
+        &self,
+        r: Request<RotateWebhookSubscriptionSecretRequest>,
+    ) -> Result<Response<WebhookSubscription>, Status> {
+        let (p, m) = unpack(r)?;
+        reply(self.0.rotate_webhook_subscription_secret(&p, m).await)
+    }
+    async fn list_webhook_deliveries(
+        &self,
+        r: Request<ListWebhookDeliveriesRequest>,
+    ) -> Result<Response<ListWebhookDeliveriesResponse>, Status> {
+        let (p, m) = unpack(r)?;
+        reply(self.0.list_webhook_deliveries(&p, m).await)
     }
 }

@@ -53,10 +53,11 @@ impl App {
                 cause: r.cause,
             })
             .collect();
+        let webhooks = self.webhook_deliveries(&created).await?;
         let n = created.len();
         if self
             .store
-            .apply_event(&e.id, self.now(), &created, &settled)
+            .apply_event(&e.id, self.now(), &created, &settled, &webhooks)
             .await?
         {
             self.outbox.wake();
@@ -64,6 +65,48 @@ impl App {
         } else {
             Ok(0)
         }
+    }
+
+    /// One webhook delivery per subscription that wants it, for each kind
+    /// and resource among `created` (a meeting with five invitees is one).
+    async fn webhook_deliveries(
+        &self,
+        created: &[NewNotification],
+    ) -> ApiResult<Vec<WebhookDeliveryRecord>> {
+        let now = self.now();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut subs: std::collections::BTreeMap<String, Vec<SubscriptionRecord>> =
+            Default::default();
+        let mut out = Vec::new();
+        for c in created {
+            let n = &c.notification;
+            let Some(kind) = n.kind() else { continue };
+            if !seen.insert((n.tenant.clone(), n.kind.clone(), n.resource.clone())) {
+                continue;
+            }
+            if !subs.contains_key(&n.tenant) {
+                let active = self.store.active_subscriptions(&n.tenant).await?;
+                subs.insert(n.tenant.clone(), active);
+            }
+            for s in subs[&n.tenant].iter().filter(|s| s.wants(kind)) {
+                out.push(WebhookDeliveryRecord {
+                    id: new_id(),
+                    tenant: n.tenant.clone(),
+                    subscription: s.id.clone(),
+                    kind: n.kind.clone(),
+                    resource: n.resource.clone(),
+                    payload: payload(kind, &n.tenant, &n.resource, now),
+                    state: WEBHOOK_PENDING.into(),
+                    due_time: now,
+                    attempts: 0,
+                    last_http_status: 0,
+                    last_error: String::new(),
+                    create_time: now,
+                    update_time: now,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// The notification for `i`, in the inbox unless muted there, with an

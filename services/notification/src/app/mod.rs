@@ -7,6 +7,8 @@ mod events;
 mod inbox;
 pub mod mail;
 mod preferences;
+mod webhook_sender;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -31,6 +33,8 @@ pub struct App {
     cfg: Arc<NotificationConfig>,
     templates: Arc<Templates>,
     mailer: Option<Arc<mail::Mailer>>,
+    /// Webhook client: no redirects followed, bounded per attempt.
+    http: reqwest::Client,
 }
 
 impl App {
@@ -41,7 +45,15 @@ impl App {
         cfg: NotificationConfig,
         mailer: Option<mail::Mailer>,
     ) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_millis(
+                cfg.webhooks.timeout_ms.max(100),
+            ))
+            .build()
+            .expect("the HTTP client builds");
         App {
+            http,
             store,
             outbox,
             clock,

@@ -11,5 +11,7 @@ pub mod retry;
 pub mod signing;
 pub mod templates;
 pub mod url_policy;
+pub mod webhooks;
 
 pub use records::*;
+pub use webhooks::*;

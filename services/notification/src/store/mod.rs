@@ -7,11 +7,16 @@ use bti_runtime::db::{Db, Migrations};
 use bti_runtime::events::OutboxEvent;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{DeliveryRecord, NotificationRecord, PreferencesRecord};
+use crate::domain::{
+    DeliveryRecord, NotificationRecord, PreferencesRecord, SubscriptionRecord,
+    WebhookDeliveryRecord,
+};
+use bti_runtime::db::Idem;
 
 mod postgres;
 mod sql;
 mod sqlite;
+mod webhooks_sql;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -44,18 +49,45 @@ pub struct Outcome {
     pub event: Option<OutboxEvent>,
 }
 
+/// How a claimed webhook delivery ended (or when it is tried again).
+#[derive(Debug, Clone)]
+pub struct WebhookOutcome {
+    /// PENDING (retry at `due_time`), DELIVERED or FAILED.
+    pub state: String,
+    pub due_time: DateTime<Utc>,
+    /// 0 when no response came.
+    pub http_status: i64,
+    pub last_error: String,
+    pub endpoint: Endpoint,
+}
+
+/// What an attempt means for its subscription.
+#[derive(Debug, Clone)]
+pub enum Endpoint {
+    /// Nothing to record about it (the attempt was not made).
+    Unchanged,
+    /// It answered 2xx: its run of failures is over.
+    Succeeded,
+    /// It failed: a run of failures starts now unless one is under way.
+    Failing(DateTime<Utc>),
+    /// 410 Gone or five days of failures: disabled, with its event; its
+    /// other pending deliveries fail.
+    Disable(OutboxEvent),
+}
+
 #[async_trait]
-pub trait NotificationStore: Send + Sync {
+pub trait NotificationStore: WebhookStore + Send + Sync {
     /// Handles event `event_id` once: records it, creates `created` with
-    /// their deliveries and archives what `settled` names, in one
-    /// transaction with their events. False (and nothing changes) when the
-    /// event was handled before.
+    /// their deliveries, queues `webhooks` and archives what `settled`
+    /// names, in one transaction with their events. False (and nothing
+    /// changes) when the event was handled before.
     async fn apply_event(
         &self,
         event_id: &str,
         now: DateTime<Utc>,
         created: &[NewNotification],
         settled: &[Settle],
+        webhooks: &[WebhookDeliveryRecord],
     ) -> ApiResult<bool>;
 
     async fn get_notification(
@@ -115,6 +147,58 @@ pub trait NotificationStore: Send + Sync {
         tenant: &str,
         notification: &str,
     ) -> ApiResult<Vec<DeliveryRecord>>;
+}
+
+/// Webhook subscriptions and their delivery queue.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Creates `s` once per request id (a replay returns the first).
+    async fn create_subscription(
+        &self,
+        s: &SubscriptionRecord,
+        idem: &Idem,
+    ) -> ApiResult<SubscriptionRecord>;
+    /// Any state, deleted ones included.
+    async fn get_subscription(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> ApiResult<Option<SubscriptionRecord>>;
+    /// Not deleted ones, by id after `after`.
+    async fn list_subscriptions(
+        &self,
+        tenant: &str,
+        after: &str,
+        limit: i64,
+    ) -> ApiResult<Vec<SubscriptionRecord>>;
+    async fn active_subscriptions(&self, tenant: &str) -> ApiResult<Vec<SubscriptionRecord>>;
+    /// Stores `s` if still at `s.version` (else ABORTED), with `event`.
+    async fn update_subscription(
+        &self,
+        s: &SubscriptionRecord,
+        event: Option<OutboxEvent>,
+    ) -> ApiResult<SubscriptionRecord>;
+    /// Like `claim_deliveries`, for webhooks.
+    async fn claim_webhook_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        claim_until: DateTime<Utc>,
+        limit: i64,
+    ) -> ApiResult<Vec<WebhookDeliveryRecord>>;
+    async fn finish_webhook_delivery(
+        &self,
+        d: &WebhookDeliveryRecord,
+        outcome: &WebhookOutcome,
+        now: DateTime<Utc>,
+    ) -> ApiResult<()>;
+    /// A subscription's deliveries, newest first, ids below `before`.
+    async fn list_webhook_deliveries(
+        &self,
+        tenant: &str,
+        subscription: &str,
+        before: &str,
+        limit: i64,
+    ) -> ApiResult<Vec<WebhookDeliveryRecord>>;
 }
 
 pub fn migrations() -> Migrations {

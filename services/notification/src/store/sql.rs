@@ -101,6 +101,7 @@ macro_rules! notification_sql_store {
                 now: DateTime<Utc>,
                 created: &[NewNotification],
                 settled: &[Settle],
+                webhooks: &[WebhookDeliveryRecord],
             ) -> ApiResult<bool> {
                 let mut tx = self.begin().await?;
                 // The event's own id is the idempotency key: a second delivery
@@ -131,6 +132,9 @@ macro_rules! notification_sql_store {
                         Self::insert_delivery(&mut tx, d).await?;
                     }
                     tx.enqueue(&c.event).await?;
+                }
+                for w in webhooks {
+                    Self::insert_webhook_delivery(&mut tx, w).await?;
                 }
                 tx.commit().await?;
                 Ok(true)
