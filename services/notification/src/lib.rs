@@ -132,8 +132,9 @@ pub fn build(w: &Wiring) -> anyhow::Result<(Service, App)> {
         cfg,
         mailer,
     );
-    let mut service =
-        Service::new(w, store::migrations()).serve(api::Api(app.clone()).into_server());
+    let mut service = Service::new(w, store::migrations())
+        .serve(api::Api(app.clone()).into_server())
+        .serve(api::WebhookApi(app.clone()).into_server());
     for (name, durable, filter) in [
         ("caselog-consumer", CASELOG_CONSUMER, "bti.caselog.v1."),
         (
