@@ -4,10 +4,13 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use bti_notification::domain::*;
-use bti_notification::store::{self, NewNotification, NotificationStore, Outcome, Settle};
+use bti_notification::store::{
+    self, Endpoint, NewNotification, NotificationStore, Outcome, Settle, WebhookOutcome,
+};
 use bti_proto::notification::{NotificationCreated, NotificationsResolved};
 use bti_runtime::ApiError;
 use bti_runtime::api::{new_id, now};
+use bti_runtime::db::Idem;
 use bti_runtime::events::OutboxEvent;
 use bti_runtime::testing::{TestDb, outbox_types};
 use chrono::Duration;
@@ -237,5 +240,123 @@ bti_runtime::backend_tests! {
         let rest = s.claim_deliveries(far, far, 100).await.unwrap();
         assert_eq!(rest.len(), 40, "39 lapsed claims and the later one; the sent one never again");
         assert!(rest.iter().all(|d| d.id != done.id));
+    }
+}
+
+/// The webhook half of the store.
+mod webhooks {
+    use super::*;
+
+    fn subscription(id: &str) -> SubscriptionRecord {
+        let t = now();
+        SubscriptionRecord {
+            tenant: T.into(),
+            id: id.into(),
+            uri: "https://case-system.example/hooks".into(),
+            kinds: "[]".into(),
+            state: SUB_ACTIVE.into(),
+            secret: bti_notification::domain::signing::generate_secret(),
+            previous_secret: None,
+            previous_until: None,
+            failing_since: None,
+            create_time: t,
+            update_time: t,
+            version: 1,
+        }
+    }
+
+    fn hook(sub: &str, due: chrono::DateTime<chrono::Utc>) -> WebhookDeliveryRecord {
+        let t = now();
+        WebhookDeliveryRecord {
+            id: new_id(),
+            tenant: T.into(),
+            subscription: sub.into(),
+            kind: "handover.offered".into(),
+            resource: H.into(),
+            payload: "{}".into(),
+            state: WEBHOOK_PENDING.into(),
+            due_time: due,
+            attempts: 0,
+            last_http_status: 0,
+            last_error: String::new(),
+            create_time: t,
+            update_time: t,
+        }
+    }
+
+    fn outcome(state: &str, endpoint: Endpoint) -> WebhookOutcome {
+        WebhookOutcome {
+            state: state.into(),
+            due_time: now(),
+            http_status: 503,
+            last_error: "http 503".into(),
+            endpoint,
+        }
+    }
+
+    bti_runtime::backend_tests! {
+        async fn subscriptions_are_created_once_per_request_id_and_versioned(db) {
+            let s = open(&db).await;
+            let idem = Idem { request_id: Some(uuid::Uuid::new_v4().to_string()), fingerprint: "f".into() };
+            let first = s.create_subscription(&subscription("a"), &idem).await.unwrap();
+            let replay = s.create_subscription(&subscription("b"), &idem).await.unwrap();
+            assert_eq!(replay, first);
+            assert_eq!(s.list_subscriptions(T, "", 10).await.unwrap().len(), 1);
+            let changed = s.update_subscription(&SubscriptionRecord { uri: "https://x.example/".into(), ..first.clone() }, None).await.unwrap();
+            assert_eq!(changed.version, 2);
+            assert!(matches!(s.update_subscription(&first, None).await, Err(ApiError::EtagMismatch(_))));
+            s.update_subscription(&SubscriptionRecord { state: SUB_DELETED.into(), ..changed }, None).await.unwrap();
+            assert!(s.list_subscriptions(T, "", 10).await.unwrap().is_empty());
+            assert!(s.active_subscriptions(T).await.unwrap().is_empty());
+        }
+
+        async fn webhook_deliveries_are_claimed_once_and_a_disabled_endpoint_stops(db) {
+            let s = open(&db).await;
+            s.create_subscription(&subscription("a"), &Idem::default()).await.unwrap();
+            let t = now();
+            let hooks: Vec<_> = (0..30).map(|_| hook("a", t - Duration::seconds(1))).collect();
+            s.apply_event("ev", t, &[], &[], &hooks).await.unwrap();
+            let until = t + Duration::minutes(5);
+            let mut workers = Vec::new();
+            for _ in 0..4 {
+                let s = s.clone();
+                workers.push(tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    loop {
+                        let batch = s.claim_webhook_deliveries(t, until, 2).await.unwrap();
+                        if batch.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(batch);
+                    }
+                }));
+            }
+            let mut claimed = Vec::new();
+            for w in workers {
+                claimed.extend(w.await.unwrap());
+            }
+            let ids: HashSet<_> = claimed.iter().map(|d| d.id.clone()).collect();
+            assert_eq!((claimed.len(), ids.len()), (30, 30), "each claimed by one worker");
+
+            // A failure starts the run of failures once; a success ends it.
+            let since = t - Duration::hours(1);
+            s.finish_webhook_delivery(&claimed[0], &outcome(WEBHOOK_PENDING, Endpoint::Failing(since)), now()).await.unwrap();
+            s.finish_webhook_delivery(&claimed[1], &outcome(WEBHOOK_PENDING, Endpoint::Failing(now())), now()).await.unwrap();
+            assert_eq!(s.get_subscription(T, "a").await.unwrap().unwrap().failing_since, Some(since));
+            s.finish_webhook_delivery(&claimed[2], &outcome(WEBHOOK_DELIVERED, Endpoint::Succeeded), now()).await.unwrap();
+            assert_eq!(s.get_subscription(T, "a").await.unwrap().unwrap().failing_since, None);
+
+            let event = OutboxEvent::new(SOURCE, "a", T, &NotificationsResolved::default());
+            s.finish_webhook_delivery(&claimed[3], &outcome(WEBHOOK_FAILED, Endpoint::Disable(event.clone())), now()).await.unwrap();
+            let sub = s.get_subscription(T, "a").await.unwrap().unwrap();
+            assert_eq!(sub.state, SUB_DISABLED);
+            let all = s.list_webhook_deliveries(T, "a", "", 100).await.unwrap();
+            assert_eq!(all.len(), 30);
+            assert!(all.iter().all(|d| d.state != WEBHOOK_PENDING), "a disabled endpoint's queue fails");
+            // Disabling twice writes one event.
+            s.finish_webhook_delivery(&claimed[4], &outcome(WEBHOOK_FAILED, Endpoint::Disable(event)), now()).await.unwrap();
+            let types = outbox_types(&db).await;
+            assert_eq!(types.iter().filter(|t| t.ends_with("NotificationsResolved")).count(), 1);
+        }
     }
 }
