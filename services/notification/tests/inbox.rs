@@ -86,6 +86,21 @@ bti_runtime::backend_tests! {
         assert_eq!(told[0].kind, NotificationKind::HandoverDecided as i32);
     }
 
+    async fn a_removed_participant_loses_the_offer(db) {
+        let fx = Fx::start(db, serde_json::json!({}), None).await;
+        offered(&fx).await;
+        let removed = bti_proto::caselog::ParticipantChanged {
+            participant: "tenants/4201/caseLogs/log1/participants/x".into(),
+            unit: UNIT.into(),
+            removed: true,
+            professional: "p2".into(),
+        };
+        fx.publish_until(&removed, "x", "the offer leaves the inbox", || async {
+            fx.inbox(employee("p2")).await.is_empty()
+        })
+        .await;
+    }
+
     async fn reading_and_archiving(db) {
         let fx = Fx::start(db, serde_json::json!({}), None).await;
         let n = offered(&fx).await;

@@ -79,6 +79,7 @@ fn settle(cause: &str, kinds: &[&str]) -> Settle {
         tenant: T.into(),
         cause: cause.into(),
         kinds: kinds.iter().map(|k| k.to_string()).collect(),
+        recipient: None,
         event: OutboxEvent::new(
             SOURCE,
             cause,
@@ -135,6 +136,34 @@ bti_runtime::backend_tests! {
                 "bti.notification.v1.NotificationsResolved"
             ]
         );
+    }
+
+    async fn withdrawing_settles_everything_under_a_log_for_one_recipient(db) {
+        let s = open(&db).await;
+        let log = "tenants/4201/caseLogs/l";
+        let mine = notification("subject:p3", "handover.offered", &format!("{log}/handovers/h"));
+        let on_log = notification("subject:p3", "log.closed", log);
+        let similar = notification("subject:p3", "entry.added", "tenants/4201/caseLogs/l2/entries/e");
+        let theirs = notification("subject:p2", "handover.offered", &format!("{log}/handovers/h2"));
+        let d = delivery(&mine, now());
+        let batch = [
+            new(mine.clone(), vec![d]),
+            new(on_log.clone(), vec![]),
+            new(similar.clone(), vec![]),
+            new(theirs.clone(), vec![]),
+        ];
+        s.apply_event("ev-1", now(), &batch, &[], &[]).await.unwrap();
+        let withdraw = Settle { kinds: vec![], recipient: Some("subject:p3".into()), ..settle(log, &[]) };
+        s.apply_event("ev-2", now(), &[], &[withdraw], &[]).await.unwrap();
+        let state = |id: String| {
+            let s = s.clone();
+            async move { s.get_notification(T, &id).await.unwrap().unwrap().state }
+        };
+        assert_eq!(state(mine.id.clone()).await, "ARCHIVED");
+        assert_eq!(state(on_log.id.clone()).await, "ARCHIVED");
+        assert_eq!(state(similar.id.clone()).await, "UNREAD", "l2 is not under l");
+        assert_eq!(state(theirs.id.clone()).await, "UNREAD", "only the removed participant's");
+        assert_eq!(s.list_deliveries(T, &mine.id).await.unwrap()[0].state, "CANCELLED");
     }
 
     async fn inbox_lists_newest_first_by_state_and_counts_unread(db) {

@@ -49,6 +49,7 @@ impl App {
                     },
                 ),
                 kinds: r.kinds.iter().map(|k| k.as_str().to_string()).collect(),
+                recipient: r.recipient,
                 tenant: r.tenant,
                 cause: r.cause,
             })

@@ -25,12 +25,15 @@ pub struct Intent {
     pub restricted: bool,
 }
 
-/// Notifications of `kinds` caused by `cause` that this event settles.
+/// Notifications this event settles: of `kinds` caused by `cause`, or, when
+/// `kinds` is empty, all at or under the resource `cause` (of `recipient`
+/// only, when set).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolve {
     pub tenant: String,
     pub cause: String,
     pub kinds: Vec<Kind>,
+    pub recipient: Option<String>,
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -52,6 +55,11 @@ fn tenant_of(name: &str, e: &EventEnvelope) -> String {
         .filter(|t| !t.is_empty())
         .unwrap_or(&e.tenant)
         .to_string()
+}
+
+/// `tenants/{t}/caseLogs/{l}` of a resource under a log.
+fn case_log_of(name: &str) -> String {
+    name.split('/').take(4).collect::<Vec<_>>().join("/")
 }
 
 fn decode<M: Message + Default>(e: &EventEnvelope) -> Result<M, prost::DecodeError> {
@@ -114,11 +122,25 @@ impl Builder<'_> {
     }
 
     fn settle(&mut self, cause: &str, kinds: &[Kind]) {
-        if !cause.is_empty() {
+        if !cause.is_empty() && !kinds.is_empty() {
             self.fx.resolve.push(Resolve {
                 tenant: tenant_of(cause, self.e),
                 cause: cause.into(),
                 kinds: kinds.to_vec(),
+                recipient: None,
+            });
+        }
+    }
+
+    /// Everything about `resource` and what lies under it, for `recipient`
+    /// or everyone: what they may no longer open is not sent either.
+    fn withdraw(&mut self, resource: &str, recipient: Option<String>) {
+        if !resource.is_empty() {
+            self.fx.resolve.push(Resolve {
+                tenant: tenant_of(resource, self.e),
+                cause: resource.into(),
+                kinds: Vec::new(),
+                recipient,
             });
         }
     }
@@ -174,7 +196,15 @@ pub fn effects(e: &EventEnvelope) -> Result<Effects, prost::DecodeError> {
         }
     } else if is::<caselog::CaseLogClosed>(e) {
         let m: caselog::CaseLogClosed = decode(e)?;
+        // Open offers and reminders about a closed log are moot.
+        b.withdraw(&m.case_log, None);
         b.professional(&m.holder, Kind::LogClosed, &m.case_log, &m.case_log);
+    } else if is::<caselog::ParticipantChanged>(e) {
+        let m: caselog::ParticipantChanged = decode(e)?;
+        if m.removed && !m.professional.is_empty() {
+            let log = case_log_of(&m.participant);
+            b.withdraw(&log, Some(professional(&m.professional)));
+        }
     } else if is::<caselog::ReferralAttached>(e) {
         let m: caselog::ReferralAttached = decode(e)?;
         let r = (!m.holder.is_empty()).then(|| (professional(&m.holder), Role::Professional));
@@ -279,7 +309,8 @@ mod tests {
             [Resolve {
                 tenant: "4201".into(),
                 cause: H.into(),
-                kinds: vec![Kind::HandoverOffered]
+                kinds: vec![Kind::HandoverOffered],
+                recipient: None,
             }]
         );
         assert_eq!(fx.notify[0].recipient, "subject:p1");
@@ -323,6 +354,37 @@ mod tests {
         .unwrap();
         assert!(fx.notify.is_empty());
         assert_eq!(fx.resolve[0].kinds, RESOLVED_BY_DEADLINE_COMPLETED);
+    }
+
+    #[test]
+    fn a_removed_participant_loses_what_concerns_the_log() {
+        let fx = effects(&envelope(&caselog::ParticipantChanged {
+            participant: "tenants/4201/caseLogs/l/participants/x".into(),
+            unit: "tenants/4201/units/u".into(),
+            removed: true,
+            professional: "p3".into(),
+        }))
+        .unwrap();
+        assert_eq!(
+            fx.resolve,
+            [Resolve {
+                tenant: "4201".into(),
+                cause: "tenants/4201/caseLogs/l".into(),
+                kinds: vec![],
+                recipient: Some("subject:p3".into()),
+            }]
+        );
+        assert!(fx.notify.is_empty());
+        let fx = effects(&envelope(&caselog::CaseLogClosed {
+            case_log: "tenants/4201/caseLogs/l".into(),
+            holder: "p1".into(),
+            ..Default::default()
+        }))
+        .unwrap();
+        assert_eq!(
+            (fx.resolve[0].recipient.clone(), fx.notify[0].kind),
+            (None, Kind::LogClosed)
+        );
     }
 
     #[test]

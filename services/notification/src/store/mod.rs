@@ -29,13 +29,17 @@ pub struct NewNotification {
     pub event: OutboxEvent,
 }
 
-/// Notifications of `kinds` caused by `cause` to archive as settled, and the
-/// event to write if any were.
+/// Notifications to archive as settled, and the event to write if any were:
+/// those caused by `cause` of `kinds`, or, when `kinds` is empty, every one
+/// whose resource is `cause` or lies under it (a log closed, a participant
+/// removed from it).
 #[derive(Debug, Clone)]
 pub struct Settle {
     pub tenant: String,
     pub cause: String,
     pub kinds: Vec<String>,
+    /// Only this recipient's, or everyone's.
+    pub recipient: Option<String>,
     pub event: OutboxEvent,
 }
 

@@ -62,6 +62,9 @@ macro_rules! notification_sql_store {
             /// Archives what `s` settles and cancels its pending deliveries;
             /// how many notifications it archived.
             async fn settle(tx: &mut Tx, s: &Settle, now: DateTime<Utc>) -> ApiResult<u64> {
+                if s.kinds.is_empty() {
+                    return Self::settle_under(tx, s, now).await;
+                }
                 let mut archived = 0;
                 for kind in &s.kinds {
                     sqlx::query(
@@ -90,6 +93,41 @@ macro_rules! notification_sql_store {
                     .rows_affected();
                 }
                 Ok(archived)
+            }
+
+            /// Everything (of one recipient, or everyone's) at or under `s.cause`.
+            async fn settle_under(tx: &mut Tx, s: &Settle, now: DateTime<Utc>) -> ApiResult<u64> {
+                let recipient = s.recipient.as_deref().unwrap_or("");
+                let prefix = format!("{}/", s.cause);
+                let len = i32::try_from(prefix.len()).unwrap_or(i32::MAX);
+                const MATCH: &str = "tenant = $2 AND resolve_time IS NULL AND ($3 = '' OR recipient = $3) \
+                     AND (resource = $4 OR substr(resource, 1, $5) = $6)";
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE deliveries SET state = 'CANCELLED', last_error = 'settled', update_time = $1 \
+                     WHERE state = 'PENDING' AND tenant = $2 AND notification IN \
+                     (SELECT id FROM notifications WHERE {MATCH})"
+                )))
+                .bind(now)
+                .bind(&s.tenant)
+                .bind(recipient)
+                .bind(&s.cause)
+                .bind(len)
+                .bind(&prefix)
+                .execute(&mut **tx)
+                .await?;
+                Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE notifications SET state = 'ARCHIVED', resolve_time = $1, update_time = $1, \
+                     version = version + 1 WHERE {MATCH}"
+                )))
+                .bind(now)
+                .bind(&s.tenant)
+                .bind(recipient)
+                .bind(&s.cause)
+                .bind(len)
+                .bind(&prefix)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected())
             }
         }
 
