@@ -94,6 +94,8 @@ pub struct NotificationConfig {
     pub claim_secs: i64,
     /// Deliveries per worker round.
     pub batch: i64,
+    /// How often a watch looks for notifications another replica created.
+    pub watch_poll_ms: u64,
 }
 
 impl Default for NotificationConfig {
@@ -108,6 +110,7 @@ impl Default for NotificationConfig {
             delivery_every_ms: 1000,
             claim_secs: 300,
             batch: 50,
+            watch_poll_ms: 1000,
         }
     }
 }

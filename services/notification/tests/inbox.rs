@@ -101,6 +101,35 @@ bti_runtime::backend_tests! {
         .await;
     }
 
+    async fn a_watch_pushes_new_notifications_to_their_recipient_only(db) {
+        let fx = Fx::start(db, serde_json::json!({"watch_poll_ms": 50}), None).await;
+        let mut c = fx.client.clone();
+        let mut watch = c
+            .watch_notifications(fx.server.request(
+                WatchNotificationsRequest { parent: format!("tenants/{T}") },
+                employee("p2"),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let elsewhere = HandoverOffered { to_professional: "p3".into(), ..offer() };
+        fx.publish_until(&elsewhere, H, "p3's offer arrives", || async {
+            !fx.inbox(employee("p3")).await.is_empty()
+        })
+        .await;
+        offered(&fx).await;
+        let pushed = tokio::time::timeout(std::time::Duration::from_secs(10), watch.message())
+            .await
+            .expect("pushed in time")
+            .unwrap()
+            .expect("an item");
+        assert_eq!(pushed.kind, NotificationKind::HandoverOffered as i32);
+        assert_eq!(pushed, fx.inbox(employee("p2")).await[0], "p2's own, not p3's");
+        let guardian = personas::guardian("g", T, "tenants/4201/persons/g");
+        let other_tenant = fx.server.request(WatchNotificationsRequest { parent: "tenants/0301".into() }, guardian);
+        expect_code(c.watch_notifications(other_tenant).await, Code::PermissionDenied);
+    }
+
     async fn reading_and_archiving(db) {
         let fx = Fx::start(db, serde_json::json!({}), None).await;
         let n = offered(&fx).await;

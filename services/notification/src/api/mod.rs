@@ -9,6 +9,8 @@ use bti_proto::notification::notification_service_server::{
 use bti_proto::notification::webhook_service_server::{WebhookService, WebhookServiceServer};
 use bti_proto::notification::*;
 use bti_runtime::api::{reply, unpack};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use tonic::{Request, Response, Status};
 
 use crate::app::App;
@@ -31,6 +33,20 @@ impl NotificationService for Api {
     ) -> Result<Response<ListNotificationsResponse>, Status> {
         let (p, m) = unpack(r)?;
         reply(self.0.list_notifications(&p, m).await)
+    }
+    type WatchNotificationsStream = BoxStream<'static, Result<Notification, Status>>;
+
+    async fn watch_notifications(
+        &self,
+        r: Request<WatchNotificationsRequest>,
+    ) -> Result<Response<Self::WatchNotificationsStream>, Status> {
+        let (p, m) = unpack(r)?;
+        reply(
+            self.0
+                .watch_notifications(&p, m)
+                .await
+                .map(|s| s.map(|n| n.map_err(Status::from)).boxed()),
+        )
     }
     async fn get_notification(
         &self,

@@ -62,6 +62,7 @@ impl App {
             .await?
         {
             self.outbox.wake();
+            self.created.notify_waiters();
             Ok(n)
         } else {
             Ok(0)

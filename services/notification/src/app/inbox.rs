@@ -1,10 +1,15 @@
 //! The caller's inbox: list, get, count, mark read, archive.
 
+use std::collections::VecDeque;
+use std::time::Duration;
+
 use bti_proto::notification::notification::State as StateMsg;
 use bti_proto::notification::*;
 use bti_runtime::api::{PageToken, check_etag, page_size, paginate};
 use bti_runtime::auth::Principal;
 use bti_runtime::{ApiResult, Violations};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 
 use super::App;
 use crate::api::convert::notification_msg;
@@ -28,6 +33,52 @@ fn states(r: &ListNotificationsRequest) -> ApiResult<Vec<State>> {
     }
     v.finish()?;
     Ok(out)
+}
+
+struct Watch {
+    app: App,
+    tenant: String,
+    recipient: String,
+    after: String,
+    queue: VecDeque<NotificationRecord>,
+    failed: bool,
+}
+
+impl Watch {
+    async fn next(mut self) -> Option<(ApiResult<Notification>, Watch)> {
+        if self.failed {
+            return None;
+        }
+        let poll = Duration::from_millis(self.app.cfg.watch_poll_ms.max(10));
+        loop {
+            if let Some(n) = self.queue.pop_front() {
+                return Some((Ok(notification_msg(&n)), self));
+            }
+            let woken = self.app.created.notified();
+            tokio::select! {
+                _ = woken => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+            let rows = self
+                .app
+                .store
+                .list_new_notifications(&self.tenant, &self.recipient, &self.after, 50)
+                .await;
+            match rows {
+                Ok(rows) => {
+                    if let Some(last) = rows.last() {
+                        self.after = last.id.clone();
+                    }
+                    self.queue.extend(rows);
+                }
+                // Said once, then the stream ends; the client watches anew.
+                Err(e) => {
+                    self.failed = true;
+                    return Some((Err(e), self));
+                }
+            }
+        }
+    }
 }
 
 impl App {
@@ -56,6 +107,31 @@ impl App {
             notifications: rows.iter().map(notification_msg).collect(),
             next_page_token,
         })
+    }
+
+    /// New notifications as they arrive: woken by this replica's consumer,
+    /// and polling for what other replicas created.
+    pub async fn watch_notifications(
+        &self,
+        p: &Principal,
+        r: WatchNotificationsRequest,
+    ) -> ApiResult<BoxStream<'static, ApiResult<Notification>>> {
+        let tenant = TenantName::parse("parent", &r.parent)?.tenant;
+        let (recipient, _) = recipient_of(p, &tenant)?;
+        let all = [State::Unread, State::Seen, State::Read, State::Archived];
+        let newest = self
+            .store
+            .list_notifications(&tenant, &recipient, &all, "", 1)
+            .await?;
+        let watch = Watch {
+            app: self.clone(),
+            tenant,
+            recipient,
+            after: newest.first().map(|n| n.id.clone()).unwrap_or_default(),
+            queue: VecDeque::new(),
+            failed: false,
+        };
+        Ok(futures::stream::unfold(watch, Watch::next).boxed())
     }
 
     pub async fn get_notification(

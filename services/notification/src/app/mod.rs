@@ -35,6 +35,8 @@ pub struct App {
     mailer: Option<Arc<mail::Mailer>>,
     /// Webhook client: no redirects followed, bounded per attempt.
     http: reqwest::Client,
+    /// Woken when this replica creates notifications, for watches.
+    created: Arc<tokio::sync::Notify>,
 }
 
 impl App {
@@ -54,6 +56,7 @@ impl App {
             .expect("the HTTP client builds");
         App {
             http,
+            created: Arc::new(tokio::sync::Notify::new()),
             store,
             outbox,
             clock,

@@ -109,6 +109,15 @@ pub trait NotificationStore: WebhookStore + Send + Sync {
         before: &str,
         limit: i64,
     ) -> ApiResult<Vec<NotificationRecord>>;
+    /// A recipient's notifications in the inbox created after id `after`,
+    /// oldest first (for watching).
+    async fn list_new_notifications(
+        &self,
+        tenant: &str,
+        recipient: &str,
+        after: &str,
+        limit: i64,
+    ) -> ApiResult<Vec<NotificationRecord>>;
     async fn count_unread(&self, tenant: &str, recipient: &str) -> ApiResult<i64>;
     /// Stores `n`'s new state if it is still at `n.version` (else ABORTED).
     async fn update_notification(&self, n: &NotificationRecord) -> ApiResult<NotificationRecord>;

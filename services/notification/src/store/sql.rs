@@ -213,6 +213,25 @@ macro_rules! notification_sql_store {
                 .await?)
             }
 
+            async fn list_new_notifications(
+                &self,
+                tenant: &str,
+                recipient: &str,
+                after: &str,
+                limit: i64,
+            ) -> ApiResult<Vec<NotificationRecord>> {
+                Ok(sqlx::query_as(
+                    "SELECT * FROM notifications WHERE tenant = $1 AND recipient = $2 AND state <> 'ARCHIVED' \
+                     AND id > $3 ORDER BY id LIMIT $4",
+                )
+                .bind(tenant)
+                .bind(recipient)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
             async fn count_unread(&self, tenant: &str, recipient: &str) -> ApiResult<i64> {
                 Ok(sqlx::query_scalar(
                     "SELECT COUNT(*) FROM notifications WHERE tenant = $1 AND recipient = $2 \
