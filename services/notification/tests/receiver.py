@@ -1,8 +1,9 @@
 """A webhook receiver for the tests: verifies every delivery with the
 Standard Webhooks reference library, fails the first N requests to /hook
-with 503, answers 410 on /gone, and logs `OK|BAD <webhook-id>` lines.
+with STATUS (503 unless given), answers 410 on /gone, and logs
+`OK|BAD <webhook-id>` lines.
 
-usage: receiver.py PORT SECRET_FILE LOG_FILE FAIL_FIRST
+usage: receiver.py PORT SECRET_FILE LOG_FILE FAIL_FIRST [STATUS]
 """
 
 import http.server
@@ -11,6 +12,7 @@ import sys
 from standardwebhooks.webhooks import Webhook
 
 port, secret_file, log_file, fail_first = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+fail_status = int(sys.argv[5]) if len(sys.argv) > 5 else 503
 state = {"seen": 0}
 
 
@@ -23,7 +25,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         state["seen"] += 1
         if state["seen"] <= fail_first:
-            self.send_response(503)
+            self.send_response(fail_status)
             self.end_headers()
             return
         headers = {k.lower(): v for k, v in self.headers.items()}

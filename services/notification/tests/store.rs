@@ -336,7 +336,7 @@ mod webhooks {
             assert!(matches!(s.update_subscription(&first, None).await, Err(ApiError::EtagMismatch(_))));
             s.update_subscription(&SubscriptionRecord { state: SUB_DELETED.into(), ..changed }, None).await.unwrap();
             assert!(s.list_subscriptions(T, "", 10).await.unwrap().is_empty());
-            assert!(s.active_subscriptions(T).await.unwrap().is_empty());
+            assert!(s.live_subscriptions(T).await.unwrap().is_empty());
         }
 
         async fn webhook_deliveries_are_claimed_once_and_a_disabled_endpoint_stops(db) {

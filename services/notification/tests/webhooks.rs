@@ -1,7 +1,8 @@
 //! Webhooks through real gRPC and a real HTTP receiver that verifies every
 //! signature with the Standard Webhooks reference library: a receiver that
 //! fails for a while and then recovers gets every delivery exactly once by
-//! `webhook-id`; rotation signs with both secrets; 410 disables at once;
+//! `webhook-id`; rotation signs with both secrets; 410 disables at once and
+//! enabling replays what was missed;
 //! only administrators manage subscriptions and the URL policy holds.
 
 mod common;
@@ -44,7 +45,13 @@ impl Drop for Receiver {
     }
 }
 
-async fn receiver(port: u16, secret: &Path, log: &Path, fail_first: usize) -> Receiver {
+async fn receiver(
+    port: u16,
+    secret: &Path,
+    log: &Path,
+    fail_first: usize,
+    status: u16,
+) -> Receiver {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/receiver.py");
     let child = std::process::Command::new("python3")
         .arg(script)
@@ -52,6 +59,7 @@ async fn receiver(port: u16, secret: &Path, log: &Path, fail_first: usize) -> Re
         .arg(secret)
         .arg(log)
         .arg(fail_first.to_string())
+        .arg(status.to_string())
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("start the receiver (pip install standardwebhooks)");
@@ -129,7 +137,7 @@ bti_runtime::backend_tests! {
         let dir = TempDir::new("bti-hooks");
         let (secret, log) = (dir.path().join("secret"), dir.path().join("log"));
         std::fs::write(&secret, &sub.signing_secret).unwrap();
-        let _receiver = receiver(port, &secret, &log, 2).await;
+        let _receiver = receiver(port, &secret, &log, 2, 503).await;
 
         for i in 0..3 {
             fx.publish_until(&offer(i), "h", "the offer is in the inbox", || async {
@@ -209,14 +217,14 @@ bti_runtime::backend_tests! {
         assert!(got.signing_secret.is_empty(), "the secret is shown only on create and rotate");
     }
 
-    async fn gone_disables_at_once(db) {
+    async fn gone_disables_at_once_and_enabling_replays_what_was_missed(db) {
         let fx = Fx::start(db, local_hooks(), None).await;
         let port = free_port();
         let dir = TempDir::new("bti-hooks");
         let (secret, log) = (dir.path().join("secret"), dir.path().join("log"));
-        let sub = subscribe(&fx, &format!("http://127.0.0.1:{port}/gone"), &[]).await;
+        let sub = subscribe(&fx, &format!("http://127.0.0.1:{port}/hook"), &[]).await;
         std::fs::write(&secret, &sub.signing_secret).unwrap();
-        let _receiver = receiver(port, &secret, &log, 0).await;
+        let _receiver = receiver(port, &secret, &log, 1, 410).await;
         fx.publish_until(&offer(0), "h", "the offer is in the inbox", || async {
             !fx.inbox(employee("p2")).await.is_empty()
         })
@@ -235,6 +243,33 @@ bti_runtime::backend_tests! {
             outbox_types(&fx.db).await.contains(&"bti.notification.v1.WebhookSubscriptionDisabled".to_string())
         })
         .await;
+
+        // What happens while it is disabled is recorded, not sent.
+        fx.publish_until(&offer(1), "h", "a second offer", || async {
+            fx.inbox(employee("p2")).await.len() == 2
+        })
+        .await;
+        let ds = deliveries(&fx, &sub.name).await;
+        assert_eq!(ds.len(), 2);
+        assert!(ds.iter().all(|d| d.state == DeliveryState::Failed as i32));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(log_lines(&log).is_empty());
+
+        let enabled = hooks
+            .enable_webhook_subscription(fx.server.request(
+                EnableWebhookSubscriptionRequest { name: sub.name.clone(), etag: String::new() },
+                admin(),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(enabled.state, SubState::Active as i32);
+        eventually("both are replayed", || async { log_lines(&log).len() == 2 }).await;
+        let mut got: Vec<_> = log_lines(&log).iter().map(|l| l.replace("OK msg_", "")).collect();
+        got.sort();
+        let mut want: Vec<_> = ds.iter().map(|d| d.name.rsplit('/').next().unwrap().to_string()).collect();
+        want.sort();
+        assert_eq!(got, want, "replayed with their original webhook-ids");
 
         // Deleted: gone from lists and reads.
         hooks

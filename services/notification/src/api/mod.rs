@@ -146,6 +146,13 @@ impl WebhookService for WebhookApi {
         let (p, m) = unpack(r)?;
         reply(self.0.rotate_webhook_subscription_secret(&p, m).await)
     }
+    async fn enable_webhook_subscription(
+        &self,
+        r: Request<EnableWebhookSubscriptionRequest>,
+    ) -> Result<Response<WebhookSubscription>, Status> {
+        let (p, m) = unpack(r)?;
+        reply(self.0.enable_webhook_subscription(&p, m).await)
+    }
     async fn list_webhook_deliveries(
         &self,
         r: Request<ListWebhookDeliveriesRequest>,

@@ -87,10 +87,16 @@ impl App {
                 continue;
             }
             if !subs.contains_key(&n.tenant) {
-                let active = self.store.active_subscriptions(&n.tenant).await?;
-                subs.insert(n.tenant.clone(), active);
+                let live = self.store.live_subscriptions(&n.tenant).await?;
+                subs.insert(n.tenant.clone(), live);
             }
             for s in subs[&n.tenant].iter().filter(|s| s.wants(kind)) {
+                // A disabled endpoint's share is on record, to be replayed.
+                let (state, last_error) = if s.state == SUB_ACTIVE {
+                    (WEBHOOK_PENDING, "")
+                } else {
+                    (WEBHOOK_FAILED, "endpoint disabled")
+                };
                 out.push(WebhookDeliveryRecord {
                     id: new_id(),
                     tenant: n.tenant.clone(),
@@ -98,11 +104,11 @@ impl App {
                     kind: n.kind.clone(),
                     resource: n.resource.clone(),
                     payload: payload(kind, &n.tenant, &n.resource, now),
-                    state: WEBHOOK_PENDING.into(),
+                    state: state.into(),
                     due_time: now,
                     attempts: 0,
                     last_http_status: 0,
-                    last_error: String::new(),
+                    last_error: last_error.into(),
                     create_time: now,
                     update_time: now,
                 });

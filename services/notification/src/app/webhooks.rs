@@ -173,6 +173,17 @@ impl App {
         ))
     }
 
+    pub async fn enable_webhook_subscription(
+        &self,
+        p: &Principal,
+        r: EnableWebhookSubscriptionRequest,
+    ) -> ApiResult<WebhookSubscription> {
+        let s = self.managed(p, "name", &r.name).await?;
+        check_etag(&r.name, &r.etag, s.version)?;
+        let s = self.store.enable_subscription(&s, self.now()).await?;
+        Ok(subscription_msg(&s, false))
+    }
+
     pub async fn list_webhook_deliveries(
         &self,
         p: &Principal,

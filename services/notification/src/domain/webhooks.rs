@@ -57,10 +57,11 @@ impl SubscriptionRecord {
         self.kinds = serde_json::to_string(&raw).expect("strings serialize");
     }
 
-    /// Whether it wants notifications of `kind`.
+    /// Whether it wants notifications of `kind` (a disabled one too: what
+    /// it misses is recorded for a replay).
     pub fn wants(&self, kind: Kind) -> bool {
         let kinds = self.kind_list();
-        self.state == SUB_ACTIVE && (kinds.is_empty() || kinds.contains(&kind))
+        self.state != SUB_DELETED && (kinds.is_empty() || kinds.contains(&kind))
     }
 
     pub fn secrets(&self) -> Secrets {
@@ -135,7 +136,7 @@ mod tests {
         s.set_kinds(&[Kind::HandoverOffered, Kind::HandoverOffered]);
         assert_eq!(s.kinds, r#"["handover.offered"]"#);
         assert!(s.wants(Kind::HandoverOffered) && !s.wants(Kind::EntryAdded));
-        s.state = SUB_DISABLED.into();
+        s.state = SUB_DELETED.into();
         assert!(!s.wants(Kind::HandoverOffered));
     }
 

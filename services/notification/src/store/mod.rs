@@ -184,7 +184,15 @@ pub trait WebhookStore: Send + Sync {
         after: &str,
         limit: i64,
     ) -> ApiResult<Vec<SubscriptionRecord>>;
-    async fn active_subscriptions(&self, tenant: &str) -> ApiResult<Vec<SubscriptionRecord>>;
+    /// Active and disabled ones (what a disabled one misses is recorded).
+    async fn live_subscriptions(&self, tenant: &str) -> ApiResult<Vec<SubscriptionRecord>>;
+    /// Makes `s` (read at `s.version`) active again with no failures, and
+    /// queues its failed deliveries anew, due at `now`.
+    async fn enable_subscription(
+        &self,
+        s: &SubscriptionRecord,
+        now: DateTime<Utc>,
+    ) -> ApiResult<SubscriptionRecord>;
     /// Stores `s` if still at `s.version` (else ABORTED), with `event`.
     async fn update_subscription(
         &self,

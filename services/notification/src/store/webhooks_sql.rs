@@ -111,13 +111,51 @@ macro_rules! webhook_sql_store {
                     .await?)
                 }
 
-                async fn active_subscriptions(&self, tenant: &str) -> ApiResult<Vec<SubscriptionRecord>> {
+                async fn live_subscriptions(&self, tenant: &str) -> ApiResult<Vec<SubscriptionRecord>> {
                     Ok(sqlx::query_as(
-                        "SELECT * FROM webhook_subscriptions WHERE tenant = $1 AND state = 'ACTIVE' ORDER BY id",
+                        "SELECT * FROM webhook_subscriptions WHERE tenant = $1 AND state <> 'DELETED' ORDER BY id",
                     )
                     .bind(tenant)
                     .fetch_all(&self.pool)
                     .await?)
+                }
+
+                async fn enable_subscription(
+                    &self,
+                    s: &SubscriptionRecord,
+                    now: DateTime<Utc>,
+                ) -> ApiResult<SubscriptionRecord> {
+                    let mut tx = self.begin().await?;
+                    let rows = sqlx::query(
+                        "UPDATE webhook_subscriptions SET state = 'ACTIVE', failing_since = NULL, update_time = $1, \
+                         version = version + 1 WHERE tenant = $2 AND id = $3 AND version = $4",
+                    )
+                    .bind(now)
+                    .bind(&s.tenant)
+                    .bind(&s.id)
+                    .bind(s.version)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    check_versioned(rows, true, &s.name())?;
+                    sqlx::query(
+                        "UPDATE webhook_deliveries SET state = 'PENDING', due_time = $1, attempts = 0, \
+                         last_error = '', update_time = $1 \
+                         WHERE tenant = $2 AND subscription = $3 AND state = 'FAILED'",
+                    )
+                    .bind(now)
+                    .bind(&s.tenant)
+                    .bind(&s.id)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(SubscriptionRecord {
+                        state: SUB_ACTIVE.into(),
+                        failing_since: None,
+                        update_time: now,
+                        version: s.version + 1,
+                        ..s.clone()
+                    })
                 }
 
                 async fn update_subscription(
