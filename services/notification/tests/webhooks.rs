@@ -157,7 +157,8 @@ bti_runtime::backend_tests! {
         .await;
         eventually("every delivery was attempted once", || async {
             let ds = deliveries(&fx, &sub.name).await;
-            ds.len() == 3 && ds.iter().all(|d| d.attempt_count == 1 && d.state != DeliveryState::Unspecified as i32)
+            // Listed attempts are finished ones (a claimed one has none yet).
+            ds.len() == 3 && ds.iter().all(|d| d.attempts.len() == 1)
         })
         .await;
         let ds = deliveries(&fx, &sub.name).await;
@@ -183,6 +184,10 @@ bti_runtime::backend_tests! {
         attempts.sort();
         assert_eq!(attempts, [1, 2, 2]);
         assert!(ds.iter().all(|d| d.last_http_status == 204));
+        let statuses: Vec<Vec<i32>> = ds.iter().map(|d| d.attempts.iter().map(|a| a.http_status).collect()).collect();
+        let mut statuses = statuses;
+        statuses.sort();
+        assert_eq!(statuses, [vec![204], vec![503, 204], vec![503, 204]], "every attempt is listed");
         for d in &ds {
             assert!(ids.contains(&format!("msg_{}", d.name.rsplit('/').next().unwrap())));
         }

@@ -119,7 +119,10 @@ pub fn subscription_msg(s: &SubscriptionRecord, with_secret: bool) -> WebhookSub
     }
 }
 
-pub fn webhook_delivery_msg(d: &WebhookDeliveryRecord) -> WebhookDelivery {
+pub fn webhook_delivery_msg(
+    d: &WebhookDeliveryRecord,
+    attempts: &[AttemptRecord],
+) -> WebhookDelivery {
     use webhook_delivery::State as S;
     let state = match d.state.as_str() {
         WEBHOOK_PENDING => S::Pending,
@@ -136,6 +139,14 @@ pub fn webhook_delivery_msg(d: &WebhookDeliveryRecord) -> WebhookDelivery {
         last_http_status: d.last_http_status.clamp(0, 999) as i32,
         next_attempt_time: (state == S::Pending).then(|| timestamp(d.due_time)),
         create_time: Some(timestamp(d.create_time)),
+        attempts: attempts
+            .iter()
+            .map(|a| webhook_delivery::Attempt {
+                http_status: a.http_status.clamp(0, 999) as i32,
+                error: a.error.clone(),
+                attempt_time: Some(timestamp(a.attempt_time)),
+            })
+            .collect(),
     }
 }
 

@@ -200,8 +200,13 @@ impl App {
             .list_webhook_deliveries(&s.tenant, &s.id, &before, limit + 1)
             .await?;
         let (rows, next_page_token) = paginate(rows, limit, |d| d.id.clone(), &query);
+        let mut webhook_deliveries = Vec::with_capacity(rows.len());
+        for d in &rows {
+            let attempts = self.store.list_webhook_attempts(&d.tenant, &d.id).await?;
+            webhook_deliveries.push(webhook_delivery_msg(d, &attempts));
+        }
         Ok(ListWebhookDeliveriesResponse {
-            webhook_deliveries: rows.iter().map(webhook_delivery_msg).collect(),
+            webhook_deliveries,
             next_page_token,
         })
     }

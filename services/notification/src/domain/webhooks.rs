@@ -101,6 +101,17 @@ impl WebhookDeliveryRecord {
     }
 }
 
+/// One attempt of a webhook delivery.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct AttemptRecord {
+    pub seq: i64,
+    pub tenant: String,
+    pub delivery: String,
+    pub http_status: i64,
+    pub error: String,
+    pub attempt_time: DateTime<Utc>,
+}
+
 /// The body: the event type, when, and which resource; nothing else.
 pub fn payload(kind: Kind, tenant: &str, resource: &str, at: DateTime<Utc>) -> String {
     serde_json::json!({

@@ -8,7 +8,7 @@ use bti_runtime::events::OutboxEvent;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    DeliveryRecord, NotificationRecord, PreferencesRecord, SubscriptionRecord,
+    AttemptRecord, DeliveryRecord, NotificationRecord, PreferencesRecord, SubscriptionRecord,
     WebhookDeliveryRecord,
 };
 use bti_runtime::db::Idem;
@@ -212,6 +212,12 @@ pub trait WebhookStore: Send + Sync {
         outcome: &WebhookOutcome,
         now: DateTime<Utc>,
     ) -> ApiResult<()>;
+    /// A delivery's attempts, oldest first.
+    async fn list_webhook_attempts(
+        &self,
+        tenant: &str,
+        delivery: &str,
+    ) -> ApiResult<Vec<AttemptRecord>>;
     /// A subscription's deliveries, newest first, ids below `before`.
     async fn list_webhook_deliveries(
         &self,

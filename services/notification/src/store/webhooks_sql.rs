@@ -247,6 +247,20 @@ macro_rules! webhook_sql_store {
                     .bind(&d.id)
                     .execute(&mut *tx)
                     .await?;
+                    // Unchanged means no request was made: nothing to list.
+                    if !matches!(o.endpoint, Endpoint::Unchanged) {
+                        sqlx::query(
+                            "INSERT INTO webhook_attempts (tenant, delivery, http_status, error, attempt_time) \
+                             VALUES ($1, $2, $3, $4, $5)",
+                        )
+                        .bind(&d.tenant)
+                        .bind(&d.id)
+                        .bind(o.http_status)
+                        .bind(&o.last_error)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                     let sql = match o.endpoint {
                         Endpoint::Unchanged => None,
                         Endpoint::Succeeded => Some(
@@ -292,6 +306,16 @@ macro_rules! webhook_sql_store {
                     }
                     tx.commit().await?;
                     Ok(())
+                }
+
+                async fn list_webhook_attempts(&self, tenant: &str, delivery: &str) -> ApiResult<Vec<AttemptRecord>> {
+                    Ok(sqlx::query_as(
+                        "SELECT * FROM webhook_attempts WHERE tenant = $1 AND delivery = $2 ORDER BY seq",
+                    )
+                    .bind(tenant)
+                    .bind(delivery)
+                    .fetch_all(&self.pool)
+                    .await?)
                 }
 
                 async fn list_webhook_deliveries(
