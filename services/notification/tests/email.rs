@@ -136,6 +136,54 @@ bti_runtime::backend_tests! {
         assert_nothing_personal(&written[0]);
     }
 
+    async fn a_digest_gathers_what_waits_into_one_message(db) {
+        let dir = TempDir::new("bti-eml");
+        let clock = ManualClock::starting_now();
+        let section = serde_json::json!({
+            "eml_dir": dir.path(),
+            "delivery_every_ms": 20,
+            "link_base_url": "https://bti.example",
+        });
+        let fx = Fx::start(db, section, Some(clock.shared())).await;
+        with_address(&fx, vec![]).await;
+        let eight = Some(bti_proto::google::r#type::TimeOfDay { hours: 8, ..Default::default() });
+        fx.set_preferences(employee("p2"), NotificationPreferences { digest_time: eight, ..Default::default() }, &["digest_time"]).await;
+        for i in 0..2 {
+            let meeting = MeetingScheduled {
+                meeting: format!("tenants/4201/meetings/m{i}"),
+                recipients: vec![Recipient { professional: "p2".into(), ..Default::default() }],
+                sequence: 1,
+                ..Default::default()
+            };
+            fx.publish_until(&meeting, "m", "the invitation is in the inbox", || async {
+                fx.inbox(employee("p2")).await.len() > i
+            })
+            .await;
+        }
+        // A baton offer is never held for the digest.
+        fx.publish_until(&offer(), H, "the offer's e-mail is written at once", || async {
+            files(dir.path()).len() == 1
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(files(dir.path()).len(), 1, "the invitations wait for 08:00");
+        clock.advance(chrono::Duration::hours(25));
+        eventually("the digest is written", || async { files(dir.path()).len() == 2 }).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let written = files(dir.path());
+        assert_eq!(written.len(), 2, "one digest for both invitations");
+        let digest = written
+            .iter()
+            .find(|p| parse(p).0.ends_with("2 nye varsler"))
+            .expect("a digest");
+        let (_, to, body) = parse(digest);
+        assert_eq!(to, "p2@example.org");
+        for i in 0..2 {
+            assert!(body.contains(&format!("https://bti.example/tenants/4201/meetings/m{i}")), "{body}");
+        }
+        assert_nothing_personal(digest);
+    }
+
     async fn a_real_smtp_server_gets_the_message_once_after_an_outage(db) {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let clock = ManualClock::starting_now();

@@ -143,21 +143,22 @@ impl App {
             version: 1,
         };
         let has_address = prefs.as_ref().is_some_and(|p| !p.email_address.is_empty());
+        let email = channel_str(Channel::Email);
         let due = match rules.decide(i.kind, Channel::Email, now) {
             _ if !self.sends_email() || !has_address => None,
             Decision::Muted => None,
-            Decision::Now => Some(now),
-            // Digests are not yet gathered into one message: each waits
-            // for the digest time on its own.
-            Decision::At(t) | Decision::Digest(t) => Some(t),
+            Decision::Now => Some((now, email)),
+            Decision::At(t) => Some((t, email)),
+            // Gathered with the others due then into one message.
+            Decision::Digest(t) => Some((t, EMAIL_DIGEST)),
         };
         let deliveries = due
-            .map(|due_time| DeliveryRecord {
+            .map(|(due_time, channel)| DeliveryRecord {
                 id: new_id(),
                 tenant: n.tenant.clone(),
                 notification: n.id.clone(),
                 recipient: n.recipient.clone(),
-                channel: channel_str(Channel::Email).into(),
+                channel: channel.into(),
                 state: DELIVERY_PENDING.into(),
                 due_time,
                 attempts: 0,

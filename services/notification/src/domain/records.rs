@@ -145,6 +145,9 @@ pub const DELIVERY_SENT: &str = "SENT";
 pub const DELIVERY_FAILED: &str = "FAILED";
 pub const DELIVERY_CANCELLED: &str = "CANCELLED";
 
+/// The channel of e-mails gathered into the recipient's daily digest.
+pub const EMAIL_DIGEST: &str = "email-digest";
+
 pub fn channel_str(c: Channel) -> &'static str {
     match c {
         Channel::Inbox => "inbox",

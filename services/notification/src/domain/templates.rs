@@ -69,6 +69,13 @@ fn body(kind: Kind, language: &str) -> String {
     }
 }
 
+const DIGEST_NB: &str = "Hei,\n\nDet venter {{ count }} nye varsler på deg. Logg inn for å se dem:\n\n\
+{% for link in links %}{{ link }}\n{% endfor %}\nDenne meldingen er sendt fra {{ municipality }} og inneholder \
+ingen opplysninger om sakene. Ikke svar på denne e-posten.\n";
+const DIGEST_NN: &str = "Hei,\n\nDet ventar {{ count }} nye varsel på deg. Logg inn for å sjå dei:\n\n\
+{% for link in links %}{{ link }}\n{% endfor %}\nDenne meldinga er send frå {{ municipality }} og inneheld \
+ingen opplysningar om sakene. Ikkje svar på denne e-posten.\n";
+
 /// A rendered message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
@@ -98,6 +105,14 @@ impl Default for Templates {
                 env.add_template_owned(key(kind, lang, "body"), body(kind, lang))
                     .expect("built-in body compiles");
             }
+            let (subject, body) = match lang {
+                "nn" => ("{{ municipality }}: {{ count }} nye varsel", DIGEST_NN),
+                _ => ("{{ municipality }}: {{ count }} nye varsler", DIGEST_NB),
+            };
+            env.add_template_owned(format!("{lang}/digest/subject"), subject)
+                .expect("built-in digest subject compiles");
+            env.add_template_owned(format!("{lang}/digest/body"), body)
+                .expect("built-in digest body compiles");
         }
         Templates { env }
     }
@@ -125,6 +140,30 @@ impl Templates {
             .render(&ctx)?;
         // A header must be one line whatever a variable held.
         let subject = subject.replace(['\r', '\n'], " ");
+        Ok(Rendered { subject, body })
+    }
+}
+
+impl Templates {
+    /// The daily digest: how many, and a link to each (its whitelist is
+    /// `links`, `count` and `municipality`).
+    pub fn render_digest(
+        &self,
+        language: &str,
+        links: &[String],
+        municipality: &str,
+    ) -> Result<Rendered, minijinja::Error> {
+        let lang = if language == "nn" { "nn" } else { "nb" };
+        let ctx = context! { links => links, count => links.len(), municipality => municipality };
+        let subject = self
+            .env
+            .get_template(&format!("{lang}/digest/subject"))?
+            .render(&ctx)?
+            .replace(['\r', '\n'], " ");
+        let body = self
+            .env
+            .get_template(&format!("{lang}/digest/body"))?
+            .render(&ctx)?;
         Ok(Rendered { subject, body })
     }
 }
@@ -160,6 +199,21 @@ mod tests {
         }
         let nn = t.render(Kind::MeetingInvited, "nn", "l", "M").unwrap();
         assert!(nn.body.contains("sjå"));
+    }
+
+    #[test]
+    fn a_digest_lists_every_link() {
+        let t = Templates::default();
+        let links = vec!["https://b/1".to_string(), "https://b/2".to_string()];
+        let r = t.render_digest("nn", &links, "Risør").unwrap();
+        assert_eq!(r.subject, "Risør: 2 nye varsel");
+        assert!(r.body.contains("https://b/1\nhttps://b/2\n"), "{}", r.body);
+        assert!(
+            t.render_digest("nb", &links, "M")
+                .unwrap()
+                .subject
+                .ends_with("2 nye varsler")
+        );
     }
 
     #[test]
