@@ -136,6 +136,58 @@ bti_runtime::backend_tests! {
         assert_nothing_personal(&written[0]);
     }
 
+    async fn a_municipality_template_is_used_and_checked(db) {
+        let dir = TempDir::new("bti-eml");
+        let section = serde_json::json!({"eml_dir": dir.path(), "delivery_every_ms": 20});
+        let fx = Fx::start(db, section, None).await;
+        let admin = bti_runtime::auth::personas::employee("admin", T, &[UNIT], &[bti_runtime::auth::Role::MunicipalAdmin]);
+        let name = format!("tenants/{T}/notificationTemplates/handover-offered-nb");
+        let mut c = fx.client.clone();
+        let got = c
+            .get_notification_template(fx.server.request(GetNotificationTemplateRequest { name: name.clone() }, admin.clone()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(got.built_in && got.body.contains("{{ link }}"));
+        let update = |subject: &str, body: &str, who| {
+            fx.server.request(
+                UpdateNotificationTemplateRequest {
+                    notification_template: Some(NotificationTemplate {
+                        name: name.clone(),
+                        subject: subject.into(),
+                        body: body.into(),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask { paths: vec!["subject".into(), "body".into()] }),
+                },
+                who,
+            )
+        };
+        bti_runtime::testing::expect_code(
+            c.update_notification_template(update("S", "B", employee("p2"))).await,
+            tonic::Code::PermissionDenied,
+        );
+        let bad = c
+            .update_notification_template(update("{{ child_name }}", "{% for %}", admin.clone()))
+            .await;
+        let status = bti_runtime::testing::expect_code(bad, tonic::Code::InvalidArgument);
+        assert_eq!(
+            bti_runtime::testing::violated_fields(&status),
+            ["notification_template.subject", "notification_template.body"]
+        );
+        let saved = c
+            .update_notification_template(update("{{ municipality }}: ny stafettpinne", "Sjå {{ link }}\n", admin))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!saved.built_in);
+        with_address(&fx, vec![]).await;
+        fx.publish_until(&offer(), H, "the e-mail is written", || async { !files(dir.path()).is_empty() }).await;
+        let (subject, _, body) = parse(&files(dir.path())[0]);
+        assert_eq!(subject, "kommune 4201: ny stafettpinne");
+        assert_eq!(body.trim_end(), format!("Sjå http://localhost:8080/{H}"));
+    }
+
     async fn a_digest_gathers_what_waits_into_one_message(db) {
         let dir = TempDir::new("bti-eml");
         let clock = ManualClock::starting_now();

@@ -90,6 +90,20 @@ impl NotificationService for Api {
         let (p, m) = unpack(r)?;
         reply(self.0.get_notification_preferences(&p, m).await)
     }
+    async fn get_notification_template(
+        &self,
+        r: Request<GetNotificationTemplateRequest>,
+    ) -> Result<Response<NotificationTemplate>, Status> {
+        let (p, m) = unpack(r)?;
+        reply(self.0.get_notification_template(&p, m).await)
+    }
+    async fn update_notification_template(
+        &self,
+        r: Request<UpdateNotificationTemplateRequest>,
+    ) -> Result<Response<NotificationTemplate>, Status> {
+        let (p, m) = unpack(r)?;
+        reply(self.0.update_notification_template(&p, m).await)
+    }
     async fn update_notification_preferences(
         &self,
         r: Request<UpdateNotificationPreferencesRequest>,

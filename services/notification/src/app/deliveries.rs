@@ -14,7 +14,7 @@ use super::App;
 use super::mail::{Mailer, SendError};
 use crate::domain::kinds::{Channel, Kind};
 use crate::domain::retry::delay_with_jitter;
-use crate::domain::templates::Rendered;
+use crate::domain::templates::{Rendered, render_custom};
 use crate::domain::*;
 use crate::store::Outcome;
 
@@ -66,11 +66,8 @@ impl App {
                 digests.entry(key).or_default().push(w);
                 continue;
             }
-            let municipality = self.municipality(&w.n.tenant);
-            let rendered =
-                self.templates
-                    .render(w.kind, &w.prefs.language_code, &w.n.link, &municipality);
-            sent += self.send(&mailer, &[w], rendered.ok()).await?;
+            let rendered = self.render(&w).await?;
+            sent += self.send(&mailer, &[w], rendered).await?;
         }
         for ((tenant, _), group) in digests {
             let links: Vec<String> = group.iter().map(|w| w.n.link.clone()).collect();
@@ -81,6 +78,25 @@ impl App {
             sent += self.send(&mailer, &group, rendered.ok()).await?;
         }
         Ok(sent)
+    }
+
+    /// The message: the municipality's own template for the kind and
+    /// language if it has one, else the built-in; `None` if it will not render.
+    async fn render(&self, w: &Wanted) -> ApiResult<Option<Rendered>> {
+        let municipality = self.municipality(&w.n.tenant);
+        let lang = if w.prefs.language_code == "nn" {
+            "nn"
+        } else {
+            "nb"
+        };
+        let id = format!("{}/{lang}", w.kind.as_str());
+        Ok(match self.store.get_template(&w.n.tenant, &id).await? {
+            Some(t) => render_custom(&t.subject, &t.body, w.kind, &w.n.link, &municipality).ok(),
+            None => self
+                .templates
+                .render(w.kind, lang, &w.n.link, &municipality)
+                .ok(),
+        })
     }
 
     /// The delivery with what it goes out with, or why it no longer does.

@@ -7,6 +7,7 @@ mod events;
 mod inbox;
 pub mod mail;
 mod preferences;
+mod templates;
 mod webhook_sender;
 mod webhooks;
 

@@ -14,7 +14,7 @@ use crate::domain::url_policy::{self, Policy};
 use crate::domain::*;
 
 /// Administrators of `tenant` and operators.
-fn admin(p: &Principal, tenant: &str) -> ApiResult<()> {
+pub(super) fn admin(p: &Principal, tenant: &str) -> ApiResult<()> {
     let ok = match p {
         Principal::Employee {
             tenant: t, roles, ..

@@ -232,6 +232,24 @@ impl PreferencesRecord {
     }
 }
 
+bti_runtime::resource_name!(
+    /// A municipality's template, by kind and language (`handover-offered-nn`).
+    pub struct TemplateName = "tenants/{tenant}/notificationTemplates/{template}" { tenant, template }
+);
+
+/// A municipality's own template.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TemplateRecord {
+    pub tenant: String,
+    /// `<kind>/<language>`.
+    pub id: String,
+    pub subject: String,
+    pub body: String,
+    /// 0 while the built-in one applies.
+    pub version: i64,
+    pub update_time: DateTime<Utc>,
+}
+
 pub fn format_time(t: NaiveTime) -> String {
     t.format("%H:%M").to_string()
 }

@@ -168,12 +168,56 @@ impl Templates {
     }
 }
 
-/// Checks a municipality's own template source: it compiles, uses only the
-/// whitelisted variables and renders within the fuel.
-pub fn check_source(source: &str) -> Result<(), String> {
+/// The built-in (subject, body) sources of `kind` in `language`.
+pub fn builtin(kind: Kind, language: &str) -> (String, String) {
+    let lang = if language == "nn" { "nn" } else { "nb" };
+    (
+        format!("{{{{ municipality }}}}: {}", headline(kind, lang)),
+        body(kind, lang),
+    )
+}
+
+/// `handover-offered-nn` ↔ (HandoverOffered, "nn").
+pub fn template_id(kind: Kind, language: &str) -> String {
+    format!("{}-{language}", kind.as_str().replace(['.', '_'], "-"))
+}
+
+pub fn parse_template_id(id: &str) -> Option<(Kind, &'static str)> {
+    let (kind, lang) = id.rsplit_once('-')?;
+    let lang = super::records::LANGUAGES.into_iter().find(|l| *l == lang)?;
+    let kind = Kind::ALL
+        .into_iter()
+        .find(|k| k.as_str().replace(['.', '_'], "-") == kind)?;
+    Some((kind, lang))
+}
+
+fn bounded() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_fuel(Some(FUEL));
+    env
+}
+
+/// Renders a municipality's own template with the whitelisted variables.
+pub fn render_custom(
+    subject: &str,
+    body: &str,
+    kind: Kind,
+    link: &str,
+    municipality: &str,
+) -> Result<Rendered, minijinja::Error> {
+    let env = bounded();
+    let ctx = context! { link => link, municipality => municipality, kind => kind.as_str() };
+    Ok(Rendered {
+        subject: env.render_str(subject, &ctx)?.replace(['\r', '\n'], " "),
+        body: env.render_str(body, &ctx)?,
+    })
+}
+
+/// Checks a municipality's own template source: it compiles, uses only the
+/// whitelisted variables and renders within the fuel.
+pub fn check_source(source: &str) -> Result<(), String> {
+    let mut env = bounded();
     env.add_template("t", source).map_err(|e| e.to_string())?;
     let t = env.get_template("t").map_err(|e| e.to_string())?;
     let ctx = context! { link => "https://x.invalid/", municipality => "M", kind => "k" };
@@ -199,6 +243,33 @@ mod tests {
         }
         let nn = t.render(Kind::MeetingInvited, "nn", "l", "M").unwrap();
         assert!(nn.body.contains("sjå"));
+    }
+
+    #[test]
+    fn template_ids_round_trip_and_custom_ones_render() {
+        for kind in Kind::ALL {
+            for lang in ["nb", "nn"] {
+                assert_eq!(
+                    parse_template_id(&template_id(kind, lang)),
+                    Some((kind, lang))
+                );
+            }
+        }
+        assert_eq!(
+            template_id(Kind::TransferToUnit, "nn"),
+            "transfer-to-unit-nn"
+        );
+        assert_eq!(parse_template_id("handover-offered-en"), None);
+        let r = render_custom(
+            "{{ municipality }}",
+            "Sjå {{ link }}",
+            Kind::EntryAdded,
+            "L",
+            "M",
+        )
+        .unwrap();
+        assert_eq!((r.subject.as_str(), r.body.as_str()), ("M", "Sjå L"));
+        assert!(render_custom("{{ name }}", "", Kind::EntryAdded, "L", "M").is_err());
     }
 
     #[test]

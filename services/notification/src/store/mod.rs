@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     AttemptRecord, DeliveryRecord, NotificationRecord, PreferencesRecord, SubscriptionRecord,
-    WebhookDeliveryRecord,
+    TemplateRecord, WebhookDeliveryRecord,
 };
 use bti_runtime::db::Idem;
 
@@ -137,6 +137,11 @@ pub trait NotificationStore: WebhookStore + Send + Sync {
     /// Inserts (version 0) or replaces (at `p.version`, else ABORTED) the
     /// preferences, returning them at their new version.
     async fn put_preferences(&self, p: &PreferencesRecord) -> ApiResult<PreferencesRecord>;
+
+    /// A municipality's own template `<kind>/<language>`, if it has one.
+    async fn get_template(&self, tenant: &str, id: &str) -> ApiResult<Option<TemplateRecord>>;
+    /// Inserts (version 0) or replaces (at `t.version`, else ABORTED).
+    async fn put_template(&self, t: &TemplateRecord) -> ApiResult<TemplateRecord>;
 
     /// Claims up to `limit` pending deliveries due at `now` until
     /// `claim_until`, counting an attempt for each. On PostgreSQL the rows

@@ -350,6 +350,52 @@ macro_rules! notification_sql_store {
                 })
             }
 
+            async fn get_template(&self, tenant: &str, id: &str) -> ApiResult<Option<TemplateRecord>> {
+                Ok(sqlx::query_as("SELECT * FROM notification_templates WHERE tenant = $1 AND id = $2")
+                    .bind(tenant)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn put_template(&self, t: &TemplateRecord) -> ApiResult<TemplateRecord> {
+                let mut tx = self.begin().await?;
+                let rows = if t.version == 0 {
+                    sqlx::query(
+                        "INSERT INTO notification_templates (tenant, id, subject, body, version, update_time) \
+                         VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT (tenant, id) DO NOTHING",
+                    )
+                    .bind(&t.tenant)
+                    .bind(&t.id)
+                    .bind(&t.subject)
+                    .bind(&t.body)
+                    .bind(t.update_time)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                } else {
+                    sqlx::query(
+                        "UPDATE notification_templates SET subject = $1, body = $2, update_time = $3, \
+                         version = version + 1 WHERE tenant = $4 AND id = $5 AND version = $6",
+                    )
+                    .bind(&t.subject)
+                    .bind(&t.body)
+                    .bind(t.update_time)
+                    .bind(&t.tenant)
+                    .bind(&t.id)
+                    .bind(t.version)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                };
+                check_versioned(rows, true, &t.id)?;
+                tx.commit().await?;
+                Ok(TemplateRecord {
+                    version: t.version + 1,
+                    ..t.clone()
+                })
+            }
+
             async fn claim_deliveries(
                 &self,
                 now: DateTime<Utc>,
