@@ -3,8 +3,15 @@
 //! preferences, the webhook retry schedule, Standard Webhooks signing and the
 //! webhook URL policy.
 
+pub mod causes;
 pub mod kinds;
 pub mod preferences;
+pub mod records;
 pub mod retry;
 pub mod signing;
+pub mod templates;
 pub mod url_policy;
+pub mod webhooks;
+
+pub use records::*;
+pub use webhooks::*;

@@ -1,0 +1,12 @@
+-- Every webhook attempt with what came back, for operators.
+CREATE TABLE webhook_attempts (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant       TEXT NOT NULL,
+    delivery     TEXT NOT NULL REFERENCES webhook_deliveries (id),
+    -- 0 when no response came.
+    http_status  INTEGER NOT NULL,
+    error        TEXT NOT NULL,
+    attempt_time TEXT NOT NULL
+);
+
+CREATE INDEX webhook_attempts_by_delivery ON webhook_attempts (delivery, seq);
