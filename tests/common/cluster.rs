@@ -13,7 +13,14 @@ use tonic::transport::Channel;
 use super::{Proc, free_port};
 
 /// The services `bti serve` runs, in start order (peers first).
-pub const SERVICES: [&str; 5] = ["directory", "consent", "caselog", "gateway", "scheduling"];
+pub const SERVICES: [&str; 6] = [
+    "directory",
+    "consent",
+    "caselog",
+    "gateway",
+    "scheduling",
+    "notification",
+];
 
 /// The gRPC service a `bti serve <service>` process serves.
 pub fn grpc_service(service: &str) -> String {
@@ -23,6 +30,7 @@ pub fn grpc_service(service: &str) -> String {
         "caselog" => "CaseLog",
         "gateway" => "Gateway",
         "scheduling" => "Scheduling",
+        "notification" => "Notification",
         other => panic!("unknown service {other}"),
     };
     format!("bti.{service}.v1.{name}Service")

@@ -94,7 +94,14 @@ enum Command {
 }
 
 /// Services this binary can run.
-const SERVICES: [&str; 5] = ["directory", "consent", "caselog", "gateway", "scheduling"];
+const SERVICES: [&str; 6] = [
+    "directory",
+    "consent",
+    "caselog",
+    "gateway",
+    "scheduling",
+    "notification",
+];
 
 /// Builds service `name` from its wiring: the one entry each service crate
 /// exports, shared with the test harnesses.
@@ -105,6 +112,7 @@ fn build(name: &str, w: &Wiring) -> anyhow::Result<Service> {
         "caselog" => bti_caselog::build(w)?.0,
         "gateway" => bti_gateway::build(w)?.0,
         "scheduling" => bti_scheduling::build(w)?.0,
+        "notification" => bti_notification::build(w)?.0,
         other => anyhow::bail!("unknown service {other}"),
     })
 }
@@ -126,6 +134,7 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("create {}", data_dir.display()))?;
             let issuer = Arc::new(LocalIssuer::open(&data_dir)?);
             settings.auth.issuers.push(issuer.issuer_config());
+            dev_notification(&mut settings, &data_dir);
             let services = SERVICES
                 .iter()
                 .map(|s| {
@@ -219,6 +228,34 @@ fn token_claims(
         "client" => personas::client(subject, &need(org, "org")?, scope),
         other => anyhow::bail!("unknown principal {other}"),
     })
+}
+
+/// `bti dev` writes e-mails as `.eml` files under the data directory
+/// (unless an SMTP relay or another directory is configured) and lets
+/// webhooks go to plain-HTTP receivers on this machine.
+fn dev_notification(settings: &mut Settings, data_dir: &std::path::Path) {
+    let section = settings
+        .service
+        .entry("notification".into())
+        .or_insert_with(|| serde_json::json!({}));
+    let Some(obj) = section.as_object_mut() else {
+        return;
+    };
+    let has_smtp = obj
+        .get("smtp")
+        .and_then(|s| s.get("host"))
+        .is_some_and(|h| h.as_str().is_some_and(|h| !h.is_empty()));
+    if !has_smtp && !obj.contains_key("eml_dir") {
+        let mail = data_dir.join("mail");
+        obj.insert("eml_dir".into(), serde_json::json!(mail));
+    }
+    let webhooks = obj
+        .entry("webhooks")
+        .or_insert_with(|| serde_json::json!({}));
+    if let Some(w) = webhooks.as_object_mut() {
+        w.entry("allow_http").or_insert(serde_json::json!(true));
+        w.entry("allow_private").or_insert(serde_json::json!(true));
+    }
 }
 
 async fn run(
@@ -423,7 +460,8 @@ fn print_dev_banner(
     let half_day = chrono_now() + 12 * 3600;
     println!(
         r#"
-bti dev is serving {services} on {addr} (data in {dir})
+bti dev is serving {services} on {addr} (data in {dir};
+e-mails are written as .eml files to {dir}/mail unless [service.notification.smtp] is set)
 
 An operator token (valid 7 days; mint others with `bti token --help`):
 
