@@ -3,7 +3,8 @@
 //! tokens from an identity provider's JWKS, the consent service calling the
 //! directory with internal-issuer tokens, the gateway attaching an external
 //! system's referral through the relay log's contract, scheduling following the relay
-//! log's events to derive its deadline and book it into a meeting, and (when NATS is available) the
+//! log's events to derive its deadline and book it into a meeting, notification following
+//! scheduling's to put the invitation in the mother's inbox, and (when NATS is available) the
 //! outbox relay publishing to JetStream. Runs in CI's PostgreSQL pass.
 
 mod common;
@@ -22,6 +23,8 @@ use bti_proto::gateway::{
     Client, CreateClientRequest, CreateReferralRequest, Placement, Referral, ReferralContent,
     ReferralKind, ReferralSubject, referral, referral_subject,
 };
+use bti_proto::notification::notification_service_client::NotificationServiceClient;
+use bti_proto::notification::{ListNotificationsRequest, NotificationKind};
 use bti_proto::scheduling::scheduling_service_client::SchedulingServiceClient;
 use bti_proto::scheduling::{
     BookSlotRequest, CreateMeetingSeriesRequest, ListDeadlinesRequest, MeetingSeries,
@@ -322,6 +325,37 @@ mod postgres {
             .unwrap()
             .into_inner();
         assert_eq!(booked.organizer, "t");
+
+        // Notification follows scheduling's events: the mother's inbox has
+        // the invitation, on either replica.
+        let mother_token = idp.sign(personas::guardian("m", "4201", &mother)).unwrap();
+        let mut inbox = NotificationServiceClient::new(cluster.serving("notification", 1).await);
+        let until = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = inbox
+                .list_notifications(with_token(
+                    ListNotificationsRequest {
+                        parent: "tenants/4201".into(),
+                        ..Default::default()
+                    },
+                    &mother_token,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .notifications;
+            if got
+                .iter()
+                .any(|n| n.kind == NotificationKind::MeetingInvited as i32)
+            {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "the invitation within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
 
         // An external system attaches a restricted report through the gateway,
         // which finds the log and attaches it over the relay log's contract.
