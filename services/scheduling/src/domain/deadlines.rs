@@ -157,6 +157,28 @@ mod tests {
     }
 
     #[test]
+    fn each_kind_is_reminded_and_escalated_on_its_own_terms() {
+        let d = Duration::days;
+        assert_eq!(
+            lead_and_grace(DeadlineKind::GuardianContactEnvironment),
+            (d(2), d(2))
+        );
+        assert_eq!(
+            lead_and_grace(DeadlineKind::GuardianContactDevelopment),
+            (d(7), d(7))
+        );
+        assert_eq!(
+            lead_and_grace(DeadlineKind::MeasureEvaluation),
+            (d(7), d(14))
+        );
+        assert_eq!(lead_and_grace(DeadlineKind::UnitReview), (d(14), d(30)));
+        assert_eq!(
+            lead_and_grace(DeadlineKind::ConsentRenewal),
+            (d(30), Duration::zero())
+        );
+    }
+
+    #[test]
     fn evaluate_by_is_the_end_of_that_day_in_norway() {
         let d = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
         assert_eq!(

@@ -113,5 +113,10 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad}");
         }
         assert!(parse(&"a = b AND ".repeat(200)).is_err());
+        // Up to 1000 characters are read.
+        let long = format!("a = {}", "b".repeat(996));
+        assert_eq!(long.len(), 1000);
+        assert_eq!(parse(&long).unwrap()[0].value.len(), 996);
+        assert!(parse(&format!("{long}b")).is_err());
     }
 }

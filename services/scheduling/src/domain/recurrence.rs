@@ -60,7 +60,7 @@ pub fn expand(first_start: &str, lines: &[String], tz: Tz) -> Result<Vec<DateTim
             return Err("only RRULE and EXDATE lines are allowed".into());
         }
     }
-    if rules == 0 {
+    if rules < 1 {
         return Err("needs at least one RRULE".into());
     }
     let set: rrule::RRuleSet = text.parse().map_err(|e| format!("is not RFC 5545: {e}"))?;
@@ -187,6 +187,31 @@ mod tests {
         assert_eq!(
             expand("2026-10-06T13:00", &exactly, oslo()).unwrap().len(),
             MAX_MEETINGS
+        );
+    }
+
+    #[test]
+    fn a_rule_ends_by_count_or_until_and_lists_and_slots_have_exact_bounds() {
+        let until = expand(
+            "2026-10-06T13:00",
+            &["RRULE:FREQ=WEEKLY;UNTIL=20261021T000000Z".into()],
+            oslo(),
+        )
+        .unwrap();
+        assert_eq!(until.len(), 3);
+        let e = expand("2026-10-06T13:00", &["RRULE:FREQ=WEEKLY".into()], oslo()).unwrap_err();
+        assert!(e.contains("COUNT or UNTIL"), "{e}");
+        let sixty: Vec<String> = (0..MAX_MEETINGS)
+            .map(|i| format!("2027-01-01T{:02}:{:02}", i / 60 + 8, i % 60))
+            .collect();
+        assert_eq!(explicit(&sixty, oslo()).unwrap().len(), MAX_MEETINGS);
+        let mut more = sixty.clone();
+        more.push("2027-02-01T08:00".into());
+        assert!(explicit(&more, oslo()).is_err());
+        let t = Utc.with_ymd_and_hms(2026, 10, 6, 11, 0, 0).unwrap();
+        assert_eq!(
+            slots(t, Duration::minutes(30), Duration::minutes(30)).unwrap(),
+            vec![t]
         );
     }
 
