@@ -22,8 +22,8 @@ use bti_proto::consent::{
 use bti_proto::directory::directory_service_client::DirectoryServiceClient;
 use bti_proto::directory::{
     CreateGuardianshipRequest, CreateMemberRequest, CreatePersonRequest, CreateTenantRequest,
-    CreateUnitRequest, Guardianship, Member, MemberRole, Person, PersonKind, Tenant, Unit,
-    UnitType,
+    CreateUnitRequest, DeleteGuardianshipRequest, Guardianship, Member, MemberRole, Person,
+    PersonKind, Tenant, Unit, UnitType,
 };
 use bti_proto::scheduling::scheduling_service_client::SchedulingServiceClient;
 use bti_proto::scheduling::*;
@@ -798,6 +798,28 @@ bti_runtime::backend_tests! {
         let held = fx.s.clone().complete_meeting(fx.req(complete(&entry.name), kari())).await.unwrap().into_inner();
         assert_eq!((held.state, held.minutes_entry.as_str()), (MeetingState::Held as i32, entry.name.as_str()));
         expect_code(fx.s.clone().complete_meeting(fx.req(complete(&entry.name), kari())).await, Code::FailedPrecondition);
+    }
+
+    async fn the_childs_guardians_follow_the_directory(db) {
+        let fx = Fx::start(db).await;
+        let log = fx.open(&fx.child, kari(), ConcernArea::Development).await;
+        let series = fx.series(1).await;
+        let slot = fx.slots(&series.meetings[0]).await.remove(0);
+        let m = fx.book(&slot.name, &log.name, kari()).await.unwrap();
+        let guardians = |m: &Meeting| m.participants.iter().filter(|p| p.role == ParticipantRole::Guardian as i32).map(|p| p.person.clone()).collect::<Vec<_>>();
+        assert_eq!(guardians(&m), [fx.mother.clone()]);
+        // A second guardian with parental responsibility joins the meeting...
+        let mut d = DirectoryServiceClient::new(fx.server.channel.clone());
+        let gs = Guardianship { guardian: fx.mother2.clone(), parental_responsibility: true, ..Default::default() };
+        let g = d.create_guardianship(fx.req(CreateGuardianshipRequest { parent: fx.child.clone(), guardianship: Some(gs), ..Default::default() }, personas::operator())).await.unwrap().into_inner();
+        eventually("the second guardian is invited", || async { guardians(&fx.get(&m.name, kari()).await.unwrap()).len() == 2 }).await;
+        let second = personas::guardian("g2", T, &fx.mother2);
+        assert_eq!(fx.invitation(&m.name, second.clone()).await.method, "REQUEST");
+        // ...and leaves it when the guardianship ends, told by a CANCEL.
+        d.delete_guardianship(fx.req(DeleteGuardianshipRequest { name: g.name.clone(), ..Default::default() }, personas::operator())).await.unwrap();
+        eventually("the second guardian leaves", || async { guardians(&fx.get(&m.name, kari()).await.unwrap()).len() == 1 }).await;
+        assert_eq!(fx.invitation(&m.name, second).await.method, "CANCEL");
+        assert!(fx.get(&m.name, kari()).await.unwrap().sequence >= m.sequence + 2);
     }
 
     async fn calendars_carry_no_name_id_or_case_text_and_parse(db) {

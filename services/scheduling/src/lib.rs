@@ -54,6 +54,7 @@ pub fn build(w: &Wiring) -> anyhow::Result<(Service, App)> {
     for (from, filter) in [
         ("caselog", "bti.caselog.v1."),
         ("consent", "bti.consent.v1."),
+        ("directory", "bti.directory.v1."),
     ] {
         let consumer = app.clone();
         service = service.task(Task::consume(

@@ -1,14 +1,15 @@
 //! What scheduling does with the other services' events, consumed durably
 //! (JetStream in `bti serve`) and idempotently by event id: it follows each
 //! relay log's subject, unit and holder, derives the deadlines of the model,
-//! cancels a closed log's meetings, and takes a unit whose consent ended off
-//! the child's future meetings.
+//! cancels a closed log's meetings, takes a unit whose consent ended off
+//! the child's future meetings, and follows the child's guardians there.
 
 use bti_proto::caselog::{
     BatonPassed, CaseLogClosed, CaseLogOpened, ConcernArea, EntryAppended, EntryKind,
     EvaluationRecorded, MeasureChanged, MeasureState, TransferChanged, TransferState,
 };
 use bti_proto::consent::{ConsentChanged, ConsentExpired, ConsentGranted, ConsentWithdrawn};
+use bti_proto::directory::GuardianshipChanged;
 use bti_proto::scheduling::DeadlineKind;
 use bti_proto::types::EventEnvelope;
 use bti_runtime::ApiResult;
@@ -112,6 +113,16 @@ impl App {
             let m: ConsentWithdrawn = decode(e)?;
             self.on_consent_ended(&m.consent, &m.subject).await?;
             self.on_coverage_ended(&m.subject, &m.removed_units).await?;
+        } else if t == GuardianshipChanged::full_name() {
+            let m: GuardianshipChanged = decode(e)?;
+            // `tenants/{t}/persons/{child}/guardianships/{id}`
+            if let Some((child, _)) = m.guardianship.split_once("/guardianships/")
+                && let Ok(person) = PersonName::parse("subject", child)
+            {
+                let with = m.parental_responsibility && !m.deleted;
+                self.guardian_changed(&person.tenant, child, &m.guardian, with)
+                    .await?;
+            }
         } else if t == ConsentExpired::full_name() {
             let m: ConsentExpired = decode(e)?;
             self.on_consent_ended(&m.consent, &m.subject).await?;

@@ -577,6 +577,46 @@ impl App {
         Ok(n)
     }
 
+    /// A guardian with parental responsibility joins the child's future
+    /// meetings; one who no longer has it (or no longer is one) leaves them.
+    pub(crate) async fn guardian_changed(
+        &self,
+        tenant: &str,
+        subject: &str,
+        guardian: &str,
+        responsible: bool,
+    ) -> ApiResult<usize> {
+        let role = ParticipantRole::Guardian.as_str_name();
+        let mut n = 0;
+        for mut view in self.future_case_meetings(tenant, "", subject).await? {
+            let on = |q: &ParticipantRecord| !q.removed && q.role == role && q.person == guardian;
+            let present = view.participants.iter().any(on);
+            let mut removed = Vec::new();
+            if responsible && !present {
+                let w = Wanted {
+                    role: role.to_string(),
+                    person: guardian.to_string(),
+                    ..Default::default()
+                };
+                let (t, id) = (view.meeting.tenant.clone(), view.meeting.id.clone());
+                attendance::add(&mut view.participants, &t, &id, vec![w]);
+            } else if !responsible && present {
+                for q in view.participants.iter_mut().filter(|q| on(q)) {
+                    q.removed = true;
+                    removed.push(q.clone());
+                }
+            } else {
+                continue;
+            }
+            view.meeting.sequence += 1;
+            view.meeting.update_time = self.now();
+            let events = [self.changed_event(&view, &removed)];
+            self.store.save_meeting(&view, false, &[], &events).await?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Takes `units` off every future meeting of the child: their consent no
     /// longer covers them. Each meeting's change tells them (`removed`).
     pub(crate) async fn remove_units_for(
