@@ -25,6 +25,8 @@ use bti_proto::directory::{
     CreateUnitRequest, DeleteGuardianshipRequest, Guardianship, Member, MemberRole, Person,
     PersonKind, Tenant, Unit, UnitType,
 };
+use bti_proto::notification::notification_service_client::NotificationServiceClient;
+use bti_proto::notification::{NotificationPreferences, UpdateNotificationPreferencesRequest};
 use bti_proto::scheduling::scheduling_service_client::SchedulingServiceClient;
 use bti_proto::scheduling::*;
 use bti_runtime::auth::{Claims, Role, personas};
@@ -80,6 +82,7 @@ struct Fx {
     national_ids: Vec<String>,
     child_consent: Consent,
     db: TestDb,
+    mail: bti_runtime::testing::TempDir,
     _dbs: Vec<TestDb>,
 }
 
@@ -104,23 +107,31 @@ impl Fx {
             (db.another().await, db.another().await, db.another().await);
         let clock = ManualClock::new(start());
         let mut app = None;
-        let server = TestHost::start_with(
-            TestHostOptions {
-                clock: clock.shared(),
-                ..Default::default()
-            },
-            |host| {
-                let (scheduling, a) =
-                    bti_scheduling::build(&host.wiring("scheduling", scheduling_db.db.clone()))?;
-                app = Some(a);
-                Ok(vec![
-                    bti_directory::build(&host.wiring("directory", db.db.clone()))?.0,
-                    bti_consent::build(&host.wiring("consent", consent_db.db.clone()))?.0,
-                    bti_caselog::build(&host.wiring("caselog", caselog_db.db.clone()))?.0,
-                    scheduling,
-                ])
-            },
-        )
+        // Notification too, writing e-mails as files: meeting e-mails carry
+        // the recipient's invitation.
+        let notification_db = db.another().await;
+        let mail = bti_runtime::testing::TempDir::new("bti-mail");
+        let mut options = TestHostOptions {
+            clock: clock.shared(),
+            ..Default::default()
+        };
+        options.settings.service.insert(
+            "notification".into(),
+            serde_json::json!({"eml_dir": mail.path(), "delivery_every_ms": 50}),
+        );
+        let server = TestHost::start_with(options, |host| {
+            let (scheduling, a) =
+                bti_scheduling::build(&host.wiring("scheduling", scheduling_db.db.clone()))?;
+            app = Some(a);
+            Ok(vec![
+                bti_directory::build(&host.wiring("directory", db.db.clone()))?.0,
+                bti_consent::build(&host.wiring("consent", consent_db.db.clone()))?.0,
+                bti_caselog::build(&host.wiring("caselog", caselog_db.db.clone()))?.0,
+                scheduling,
+                bti_notification::build(&host.wiring("notification", notification_db.db.clone()))?
+                    .0,
+            ])
+        })
         .await;
         let ch = server.channel.clone();
         let mut fx = Fx {
@@ -137,7 +148,8 @@ impl Fx {
             national_ids: Vec::new(),
             child_consent: Consent::default(),
             db: scheduling_db,
-            _dbs: vec![db, consent_db, caselog_db],
+            mail,
+            _dbs: vec![db, consent_db, caselog_db, notification_db],
         };
         fx.seed().await;
         fx
@@ -456,6 +468,33 @@ fn roles(m: &Meeting) -> Vec<(i32, String)> {
         .collect();
     r.sort();
     r
+}
+
+/// The `text/calendar; method=...` parts of the e-mails written in `dir`,
+/// decoded by Python's `email` package.
+fn eml_calendars(dir: &std::path::Path) -> Vec<String> {
+    let script = r#"
+import email, glob, json, sys
+out = []
+for path in sorted(glob.glob(sys.argv[1] + "/*.eml")):
+    msg = email.message_from_binary_file(open(path, 'rb'))
+    for part in msg.walk():
+        if part.get_content_type() == 'text/calendar' and part.get_param('method'):
+            out.append(part.get_payload(decode=True).decode('utf-8'))
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(dir)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Parses every calendar with Python's `icalendar`, checking each has one
@@ -807,7 +846,7 @@ bti_runtime::backend_tests! {
         let slot = fx.slots(&series.meetings[0]).await.remove(0);
         let m = fx.book(&slot.name, &log.name, kari()).await.unwrap();
         let guardians = |m: &Meeting| m.participants.iter().filter(|p| p.role == ParticipantRole::Guardian as i32).map(|p| p.person.clone()).collect::<Vec<_>>();
-        assert_eq!(guardians(&m), [fx.mother.clone()]);
+        assert_eq!(guardians(&m), std::slice::from_ref(&fx.mother));
         // A second guardian with parental responsibility joins the meeting...
         let mut d = DirectoryServiceClient::new(fx.server.channel.clone());
         let gs = Guardianship { guardian: fx.mother2.clone(), parental_responsibility: true, ..Default::default() };
@@ -826,6 +865,9 @@ bti_runtime::backend_tests! {
         let fx = Fx::start(db).await;
         let log = fx.open(&fx.child, kari(), ConcernArea::Development).await;
         let series = fx.series(1).await;
+        let prefs = NotificationPreferences { name: format!("tenants/{T}/notificationPreferences/me"), email_address: "mor@example.invalid".into(), ..Default::default() };
+        let update = UpdateNotificationPreferencesRequest { notification_preferences: Some(prefs), update_mask: Some(prost_types::FieldMask { paths: vec!["email_address".into()] }) };
+        NotificationServiceClient::new(fx.server.channel.clone()).update_notification_preferences(fx.req(update, fx.mother_claims())).await.unwrap();
         let mut calendars = Vec::new();
         for (i, meeting) in series.meetings.iter().take(2).enumerate() {
             let slot = fx.slots(meeting).await.remove(i);
@@ -855,6 +897,13 @@ bti_runtime::backend_tests! {
         assert_eq!(feed.meeting_count, 2);
         fx.assert_clean(&feed.ics);
         calendars.push(feed.ics);
+        // The mother's invitation e-mails carry her calendar (iMIP).
+        eventually("the mother's invitation e-mails", || async { eml_calendars(fx.mail.path()).len() == 2 }).await;
+        for ics in eml_calendars(fx.mail.path()) {
+            assert!(ics.contains("METHOD:REQUEST"), "{ics}");
+            fx.assert_clean(&ics);
+            calendars.push(ics);
+        }
         parse_with_python(&calendars);
     }
 }

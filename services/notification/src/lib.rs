@@ -134,6 +134,8 @@ pub fn build(w: &Wiring) -> anyhow::Result<(Service, App)> {
         w.clock.clone(),
         cfg,
         mailer,
+        // Optional: without scheduling, meeting e-mails go without calendar.
+        w.peers.scheduling().ok(),
     );
     let mut service = Service::new(w, store::migrations())
         .serve(api::Api(app.clone()).into_server())

@@ -6,8 +6,10 @@
 use std::collections::BTreeMap;
 
 use bti_proto::notification::{DeliveryFailed, NotificationChannel};
+use bti_proto::types::Recipient;
 use bti_runtime::ApiResult;
 use bti_runtime::events::OutboxEvent;
+use bti_runtime::peers::scheduling::Invitation;
 use chrono::Duration;
 
 use super::App;
@@ -67,7 +69,8 @@ impl App {
                 continue;
             }
             let rendered = self.render(&w).await?;
-            sent += self.send(&mailer, &[w], rendered).await?;
+            let calendar = self.calendar(&w).await;
+            sent += self.send(&mailer, &[w], rendered, calendar).await?;
         }
         for ((tenant, _), group) in digests {
             let links: Vec<String> = group.iter().map(|w| w.n.link.clone()).collect();
@@ -75,7 +78,7 @@ impl App {
             let rendered =
                 self.templates
                     .render_digest(&language, &links, &self.municipality(&tenant));
-            sent += self.send(&mailer, &group, rendered.ok()).await?;
+            sent += self.send(&mailer, &group, rendered.ok(), Ok(None)).await?;
         }
         Ok(sent)
     }
@@ -130,6 +133,33 @@ impl App {
         Ok(Ok(Wanted { d, n, kind, prefs }))
     }
 
+    /// A meeting e-mail's calendar: the recipient's own invitation from
+    /// scheduling. Scheduling out of reach is worth a retry.
+    async fn calendar(&self, w: &Wanted) -> Result<Option<Invitation>, SendError> {
+        let meeting_kind = matches!(
+            w.kind,
+            Kind::MeetingInvited | Kind::MeetingChanged | Kind::MeetingCancelled
+        );
+        let Some(scheduling) = self.scheduling.as_ref().filter(|_| meeting_kind) else {
+            return Ok(None);
+        };
+        let to = match w.d.recipient.split_once(':') {
+            Some(("subject", s)) => Recipient {
+                professional: s.into(),
+                ..Default::default()
+            },
+            Some(("person", p)) => Recipient {
+                person: p.into(),
+                ..Default::default()
+            },
+            _ => return Ok(None),
+        };
+        scheduling
+            .invitation(&w.n.resource, to)
+            .await
+            .map_err(|_| SendError::Transient("scheduling: try later"))
+    }
+
     /// Sends one message for `group` (one delivery, or a digest's) and
     /// records the same outcome for each; 1 if it was sent.
     async fn send(
@@ -137,15 +167,23 @@ impl App {
         mailer: &Mailer,
         group: &[Wanted],
         rendered: Option<Rendered>,
+        calendar: Result<Option<Invitation>, SendError>,
     ) -> ApiResult<usize> {
         let first = &group[0];
-        let result = match &rendered {
-            Some(r) => {
+        let result = match (&rendered, &calendar) {
+            (_, Err(e)) => Err(e.clone()),
+            (Some(r), Ok(c)) => {
                 mailer
-                    .send(&first.d.id, &self.cfg.sender, &first.prefs.email_address, r)
+                    .send(
+                        &first.d.id,
+                        &self.cfg.sender,
+                        &first.prefs.email_address,
+                        r,
+                        c.as_ref(),
+                    )
                     .await
             }
-            None => Err(SendError::Permanent("template")),
+            (None, _) => Err(SendError::Permanent("template")),
         };
         // One retry time for the whole group, so a digest stays one.
         let unit = jitter();

@@ -4,8 +4,9 @@
 
 use std::path::PathBuf;
 
-use lettre::message::header::ContentType;
-use lettre::message::{Mailbox, Message};
+use bti_runtime::peers::scheduling::Invitation;
+use lettre::message::header::{ContentDisposition, ContentType};
+use lettre::message::{Mailbox, Message, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
@@ -63,16 +64,39 @@ impl Mailer {
         from: &str,
         to: &str,
         m: &Rendered,
+        calendar: Option<&Invitation>,
     ) -> Result<(), SendError> {
         let bad = SendError::Permanent("invalid address");
-        let message = Message::builder()
+        let builder = Message::builder()
             .from(from.parse().map_err(|_| bad.clone())?)
             .to(to.parse().map_err(|_| bad)?)
             .subject(m.subject.clone())
-            .message_id(Some(format!("<{id}@bti.invalid>")))
-            .header(ContentType::TEXT_PLAIN)
-            .body(m.body.clone())
-            .map_err(|_| SendError::Permanent("message could not be built"))?;
+            .message_id(Some(format!("<{id}@bti.invalid>")));
+        let unbuilt = |_| SendError::Permanent("message could not be built");
+        let message = match calendar {
+            None => builder
+                .header(ContentType::TEXT_PLAIN)
+                .body(m.body.clone())
+                .map_err(unbuilt)?,
+            // iMIP (RFC 6047): the text, and the recipient's own calendar
+            // with its METHOD, which calendar clients act on.
+            Some(c) => {
+                let kind = format!("text/calendar; charset=utf-8; method={}", c.method);
+                let calendar = SinglePart::builder()
+                    .header(
+                        ContentType::parse(&kind).map_err(|_| SendError::Permanent("calendar"))?,
+                    )
+                    .header(ContentDisposition::attachment("invitation.ics"))
+                    .body(c.ics.clone());
+                builder
+                    .multipart(
+                        MultiPart::mixed()
+                            .singlepart(SinglePart::plain(m.body.clone()))
+                            .singlepart(calendar),
+                    )
+                    .map_err(unbuilt)?
+            }
+        };
         match self {
             Mailer::Files(dir) => {
                 let path = dir.join(format!("{id}.eml"));

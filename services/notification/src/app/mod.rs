@@ -34,6 +34,8 @@ pub struct App {
     cfg: Arc<NotificationConfig>,
     templates: Arc<Templates>,
     mailer: Option<Arc<mail::Mailer>>,
+    /// Where meeting e-mails get their invitation's calendar, when configured.
+    scheduling: Option<bti_runtime::peers::Scheduling>,
     /// Webhook client: no redirects followed, bounded per attempt.
     http: reqwest::Client,
     /// Woken when this replica creates notifications, for watches.
@@ -47,6 +49,7 @@ impl App {
         clock: SharedClock,
         cfg: NotificationConfig,
         mailer: Option<mail::Mailer>,
+        scheduling: Option<bti_runtime::peers::Scheduling>,
     ) -> Self {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -64,6 +67,7 @@ impl App {
             cfg: Arc::new(cfg),
             templates: Arc::new(Templates::default()),
             mailer: mailer.map(Arc::new),
+            scheduling,
         }
     }
 

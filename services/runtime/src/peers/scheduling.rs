@@ -35,7 +35,8 @@ impl Scheduling {
         }
     }
 
-    /// `to`'s invitation to `meeting`, or `None` when they are not on it.
+    /// `to`'s invitation to `meeting`, or `None` when they are not on it
+    /// (or this service set runs no scheduling).
     pub async fn invitation(&self, meeting: &str, to: Recipient) -> ApiResult<Option<Invitation>> {
         match self
             .client
@@ -53,7 +54,7 @@ impl Scheduling {
                     ics: r.ics,
                 }))
             }
-            Err(s) if s.code() == Code::NotFound => Ok(None),
+            Err(s) if matches!(s.code(), Code::NotFound | Code::Unimplemented) => Ok(None),
             Err(s) => {
                 tracing::warn!(code = ?s.code(), "scheduling call failed");
                 Err(ApiError::Unavailable(
