@@ -192,6 +192,17 @@ mod tests {
 
     #[test]
     fn a_rule_ends_by_count_or_until_and_lists_and_slots_have_exact_bounds() {
+        // Two rules together: the first Tuesdays and the third Thursdays.
+        let two = expand(
+            "2026-10-06T13:00",
+            &[
+                "RRULE:FREQ=MONTHLY;BYDAY=1TU;COUNT=2".into(),
+                "RRULE:FREQ=MONTHLY;BYDAY=3TH;COUNT=2".into(),
+            ],
+            oslo(),
+        )
+        .unwrap();
+        assert_eq!(two.len(), 4);
         let until = expand(
             "2026-10-06T13:00",
             &["RRULE:FREQ=WEEKLY;UNTIL=20261021T000000Z".into()],
