@@ -653,10 +653,12 @@ bti_runtime::backend_tests! {
         let updated = fx.s.clone().update_meeting(fx.req(with(&rep.name), kari())).await.unwrap().into_inner();
         let standing_in = updated.participants.iter().find(|p| p.role == ParticipantRole::Representative as i32).unwrap();
         assert_eq!((standing_in.professional.as_str(), standing_in.unit.as_str(), standing_in.person.as_str()), ("nils", NURSE, fx.mother.as_str()));
+        let listed = ListMeetingsRequest { parent: SCHOOL.into(), filter: format!("case_log = \"{}\"", log.name), ..Default::default() };
+        assert_eq!(fx.s.clone().list_meetings(fx.req(listed, kari())).await.unwrap().into_inner().meetings.len(), 1);
         // Every read and write is in the child's access log, for the mother.
         let rows = fx.s.clone().list_access_records(fx.req(ListAccessRecordsRequest { parent: fx.child.clone(), ..Default::default() }, fx.mother_claims())).await.unwrap().into_inner().access_records;
         let purposes: Vec<&str> = rows.iter().map(|r| r.purpose.as_str()).collect();
-        for p in ["BookSlot", "RespondToMeeting", "UpdateMeeting", "GetMeetingInvitation"] {
+        for p in ["BookSlot", "RespondToMeeting", "UpdateMeeting", "GetMeetingInvitation", "ListMeetings"] {
             assert!(purposes.iter().any(|x| x.starts_with(p)), "{p} in {purposes:?}");
         }
         expect_code(fx.s.clone().list_access_records(fx.req(ListAccessRecordsRequest { parent: fx.child.clone(), ..Default::default() }, personas::guardian("x", T, &fx.mother2))).await, Code::PermissionDenied);

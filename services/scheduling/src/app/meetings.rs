@@ -160,20 +160,19 @@ impl App {
     }
 
     /// Logs a read of a case's meeting.
-    async fn read_logged(&self, p: &Principal, seen: &Seen, method: &str) -> ApiResult<()> {
+    /// The access row of a read of a case's meeting (a unit's has none).
+    fn read_row(&self, p: &Principal, seen: &Seen, method: &str) -> Option<AccessRow> {
         let m = &seen.view.meeting;
-        if m.is_case() {
+        m.is_case().then(|| {
             let why = format!("{method}: {}", seen.standing.basis());
-            self.store
-                .log_access(&[self.access(p, &m.tenant, &m.subject, &m.name(), false, why)])
-                .await?;
-        }
-        Ok(())
+            self.access(p, &m.tenant, &m.subject, &m.name(), false, why)
+        })
     }
 
     pub async fn get_meeting(&self, p: &Principal, r: GetMeetingRequest) -> ApiResult<Meeting> {
         let seen = self.seen(p, "name", &r.name).await?;
-        self.read_logged(p, &seen, "GetMeeting").await?;
+        let rows: Vec<AccessRow> = self.read_row(p, &seen, "GetMeeting").into_iter().collect();
+        self.store.log_access(&rows).await?;
         Ok(convert::meeting(&seen.view))
     }
 
@@ -210,19 +209,18 @@ impl App {
                 ..filter
             })
             .await?;
-        let (rows, next) = next_offset(rows, offset, size, &query);
-        let mut out = Vec::with_capacity(rows.len());
-        for view in rows {
+        let (views, next) = next_offset(rows, offset, size, &query);
+        let mut out = Vec::with_capacity(views.len());
+        let mut rows = Vec::new();
+        for view in views {
             // The same rule as a Get: what the caller may not see is left out.
-            match self.seen(p, "parent", &view.meeting.name()).await {
-                Ok(seen) => {
-                    self.read_logged(p, &seen, "ListMeetings").await?;
-                    out.push(convert::meeting(&seen.view));
-                }
-                Err(ApiError::NotFound(_)) => {}
-                Err(e) => return Err(e),
+            if let Some(seen) = self.judge(p, view).await? {
+                rows.extend(self.read_row(p, &seen, "ListMeetings"));
+                out.push(convert::meeting(&seen.view));
             }
         }
+        // One commit for the page's access rows, before the answer.
+        self.store.log_access(&rows).await?;
         Ok(ListMeetingsResponse {
             meetings: out,
             next_page_token: next,

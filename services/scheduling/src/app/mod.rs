@@ -130,16 +130,23 @@ impl App {
             .await?
             .filter(|v| v.meeting.unit == n.unit)
             .ok_or_else(not_found)?;
+        self.judge(p, view).await?.ok_or_else(not_found)
+    }
+
+    /// How `p` stands to a meeting already read, if they may see it.
+    async fn judge(&self, p: &Principal, view: MeetingView) -> ApiResult<Option<Seen>> {
         let standing_units = self.standing_units_of(&view).await?;
-        let s = standing(p, &view, &standing_units).ok_or_else(not_found)?;
+        let Some(s) = standing(p, &view, &standing_units) else {
+            return Ok(None);
+        };
         if let Standing::Participant { unit, .. } = &s
             && view.meeting.is_case()
             && !unit.is_empty()
             && !self.covered(&view.meeting.subject, unit).await?
         {
-            return Err(not_found());
+            return Ok(None);
         }
-        Ok(Seen { view, standing: s })
+        Ok(Some(Seen { view, standing: s }))
     }
 
     /// A unit meeting's standing team (from its series), for who may see it.
