@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use bti_proto::caselog::HandoverOffered;
 use bti_proto::notification::*;
@@ -124,8 +123,10 @@ bti_runtime::backend_tests! {
             !files(dir.path()).is_empty()
         })
         .await;
-        // Let the worker run a few more rounds: nothing else may appear.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Two more whole rounds of the worker, run here: nothing else may go out.
+        for _ in 0..2 {
+            fx.app.deliver_due().await.unwrap();
+        }
         let written = files(dir.path());
         assert_eq!(written.len(), 1, "one e-mail for the offer, none for the muted invitation");
         assert_eq!(fx.inbox(employee("p2")).await.len(), 2, "muting e-mail keeps the inbox");
@@ -217,11 +218,17 @@ bti_runtime::backend_tests! {
             files(dir.path()).len() == 1
         })
         .await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Two more whole rounds of the worker, run here: nothing else may go out.
+        for _ in 0..2 {
+            fx.app.deliver_due().await.unwrap();
+        }
         assert_eq!(files(dir.path()).len(), 1, "the invitations wait for 08:00");
         clock.advance(chrono::Duration::hours(25));
         eventually("the digest is written", || async { files(dir.path()).len() == 2 }).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Two more whole rounds of the worker, run here: nothing else may go out.
+        for _ in 0..2 {
+            fx.app.deliver_due().await.unwrap();
+        }
         let written = files(dir.path());
         assert_eq!(written.len(), 2, "one digest for both invitations");
         let digest = written
@@ -292,7 +299,10 @@ bti_runtime::backend_tests! {
             deliveries().await[0].state == "SENT"
         })
         .await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Two more whole rounds of the worker, run here: nothing else may go out.
+        for _ in 0..2 {
+            fx.app.deliver_due().await.unwrap();
+        }
         drop(server);
         let got = files(&new);
         assert_eq!(got.len(), 1, "exactly once");

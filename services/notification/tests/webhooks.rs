@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::Path;
-use std::time::Duration;
 
 use bti_proto::caselog::HandoverOffered;
 use bti_proto::notification::webhook_service_client::WebhookServiceClient;
@@ -172,7 +171,10 @@ bti_runtime::backend_tests! {
             deliveries(&fx, &sub.name).await.iter().all(|d| d.state == DeliveryState::Delivered as i32)
         })
         .await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Two more whole rounds of the worker, run here: nothing else may go out.
+        for _ in 0..2 {
+            fx.app.deliver_webhooks_due().await.unwrap();
+        }
         let lines = log_lines(&log);
         assert!(lines.iter().all(|l| l.starts_with("OK msg_")), "{lines:?}");
         let mut ids: Vec<_> = lines.iter().map(|l| l[3..].to_string()).collect();
@@ -257,7 +259,10 @@ bti_runtime::backend_tests! {
         let ds = deliveries(&fx, &sub.name).await;
         assert_eq!(ds.len(), 2);
         assert!(ds.iter().all(|d| d.state == DeliveryState::Failed as i32));
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Two more whole rounds of the worker, run here: nothing else may go out.
+        for _ in 0..2 {
+            fx.app.deliver_webhooks_due().await.unwrap();
+        }
         assert!(log_lines(&log).is_empty());
 
         let enabled = hooks
