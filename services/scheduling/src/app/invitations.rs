@@ -7,6 +7,7 @@ use bti_runtime::auth::Principal;
 use bti_runtime::{ApiError, ApiResult};
 
 use super::App;
+use crate::domain::access::row_of;
 use crate::domain::calendar::{self, Invite};
 use crate::domain::*;
 use crate::store::MeetingQuery;
@@ -40,23 +41,6 @@ fn recipient_principal(tenant: &str, to: &bti_proto::types::Recipient) -> ApiRes
         },
         roles: Vec::new(),
     })
-}
-
-/// The participant row of `p` on `v`, including one taken off.
-fn own_row<'a>(p: &Principal, v: &'a MeetingView) -> Option<&'a ParticipantRecord> {
-    let unit_role = ParticipantRole::Unit.as_str_name();
-    let mine = |q: &&ParticipantRecord| match p {
-        Principal::Employee { subject, .. } => {
-            (!q.professional.is_empty() && &q.professional == subject)
-                || (q.role == unit_role && p.works_in(&q.unit))
-        }
-        Principal::Guardian { person, .. } | Principal::Youth { person, .. } => &q.person == person,
-        _ => false,
-    };
-    // Active rows before removed ones, named rows before unit rows.
-    let mut rows: Vec<&ParticipantRecord> = v.participants.iter().filter(mine).collect();
-    rows.sort_by_key(|q| (q.removed, q.role == unit_role));
-    rows.into_iter().next()
 }
 
 impl App {
@@ -122,7 +106,7 @@ impl App {
             .await?
             .filter(|v| v.meeting.unit == n.unit && p.tenant() == Some(n.tenant.as_str()))
             .ok_or_else(not_found)?;
-        let row = own_row(p, &view).ok_or_else(not_found)?.clone();
+        let row = row_of(p, &view).ok_or_else(not_found)?.clone();
         // A professional whose unit the consent no longer covers is told the
         // meeting is cancelled for them, and nothing more.
         let mut row = row;
@@ -188,8 +172,9 @@ impl App {
             })
             .await?;
         let mut kept = Vec::new();
+        let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
         for v in views {
-            let Some(row) = own_row(p, &v).filter(|r| !r.removed).cloned() else {
+            let Some(row) = crate::domain::access::participant_of(p, &v).cloned() else {
                 continue;
             };
             if v.meeting.is_case()
@@ -198,8 +183,16 @@ impl App {
             {
                 continue;
             }
-            let unit_name = self.unit_name(&v.meeting.tenant, &v.meeting.unit).await?;
             let unit = UnitName::new(&v.meeting.tenant, &v.meeting.unit).to_string();
+            // One directory call per unit, not per meeting.
+            let unit_name = match names.get(&unit) {
+                Some(n) => n.clone(),
+                None => {
+                    let n = self.unit_name(&v.meeting.tenant, &v.meeting.unit).await?;
+                    names.insert(unit.clone(), n.clone());
+                    n
+                }
+            };
             let link = self.link(&v.meeting.name());
             kept.push((v, row, unit_name, unit, link));
         }

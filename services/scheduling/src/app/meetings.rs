@@ -623,15 +623,15 @@ impl App {
         subject: &str,
         units: &[String],
     ) -> ApiResult<usize> {
+        // Another consent may still cover a unit: asked once, not per meeting.
+        let mut still = Vec::new();
+        for u in units {
+            if !self.covered(subject, u).await? {
+                still.push(u.clone());
+            }
+        }
         let mut n = 0;
         for mut view in self.future_case_meetings(tenant, "", subject).await? {
-            let mut still = Vec::new();
-            for u in units {
-                // Another consent may still cover the unit.
-                if !self.covered(subject, u).await? {
-                    still.push(u.clone());
-                }
-            }
             let removed = attendance::remove_units(&mut view.participants, &still);
             if removed.is_empty() {
                 continue;

@@ -49,10 +49,6 @@ fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("serializable")
 }
 
-fn list(value: &str) -> Vec<String> {
-    serde_json::from_str(value).unwrap_or_default()
-}
-
 impl App {
     pub fn new(
         store: Arc<dyn SchedulingStore>,
@@ -135,7 +131,7 @@ impl App {
 
     /// How `p` stands to a meeting already read, if they may see it.
     async fn judge(&self, p: &Principal, view: MeetingView) -> ApiResult<Option<Seen>> {
-        let standing_units = self.standing_units_of(&view).await?;
+        let standing_units = Self::standing_units_of(&view);
         let Some(s) = standing(p, &view, &standing_units) else {
             return Ok(None);
         };
@@ -149,23 +145,17 @@ impl App {
         Ok(Some(Seen { view, standing: s }))
     }
 
-    /// A unit meeting's standing team (from its series), for who may see it.
-    async fn standing_units_of(&self, v: &MeetingView) -> ApiResult<Vec<String>> {
+    /// A unit meeting's standing team, for who may see it: its unit
+    /// participants (a series' meetings carry the team, so the series need
+    /// not be read).
+    fn standing_units_of(v: &MeetingView) -> Vec<String> {
         if v.meeting.is_case() {
-            return Ok(Vec::new());
+            return Vec::new();
         }
-        let mut units: Vec<String> = v
-            .participants
-            .iter()
-            .filter(|p| !p.removed && !p.unit.is_empty())
+        v.active_participants()
+            .filter(|p| !p.unit.is_empty())
             .map(|p| p.unit.clone())
-            .collect();
-        if let Ok(s) = SeriesName::parse("series", &v.meeting.series)
-            && let Some(series) = self.store.get_series(&s.tenant, &s.unit, &s.series).await?
-        {
-            units.extend(list(&series.standing_units));
-        }
-        Ok(units)
+            .collect()
     }
 
     /// Everyone a meeting concerns, as recipients of its events.

@@ -77,7 +77,7 @@ impl App {
             ));
         }
         let log = self.holders_log(p, &r.case_log).await?;
-        let mut standing = self.standing_units_of(&parent).await?;
+        let mut standing = Self::standing_units_of(&parent);
         standing.sort();
         standing.dedup();
         let mut covered = Vec::new();

@@ -52,8 +52,15 @@ impl Standing {
 /// The caller's participant row on the meeting, if any: a professional by
 /// subject (or a unit they work in), a guardian or the youth by person.
 pub fn participant_of<'a>(p: &Principal, v: &'a MeetingView) -> Option<&'a ParticipantRecord> {
+    row_of(p, v).filter(|q| !q.removed)
+}
+
+/// The caller's row on the meeting, also one taken off (whose calendar
+/// says CANCEL): active rows first, and a named row before their unit's
+/// (the professional's own answer beats their unit's).
+pub fn row_of<'a>(p: &Principal, v: &'a MeetingView) -> Option<&'a ParticipantRecord> {
     let unit_role = ParticipantRole::Unit.as_str_name();
-    let by = |q: &&ParticipantRecord| match p {
+    let mine = |q: &&ParticipantRecord| match p {
         Principal::Employee { subject, .. } => {
             (!q.professional.is_empty() && &q.professional == subject)
                 || (q.role == unit_role && p.works_in(&q.unit))
@@ -61,11 +68,10 @@ pub fn participant_of<'a>(p: &Principal, v: &'a MeetingView) -> Option<&'a Parti
         Principal::Guardian { person, .. } | Principal::Youth { person, .. } => &q.person == person,
         _ => false,
     };
-    // A named row first: the professional's own answer beats their unit's.
-    v.active_participants()
-        .filter(|q| q.role != unit_role)
-        .find(by)
-        .or_else(|| v.active_participants().find(by))
+    v.participants
+        .iter()
+        .filter(mine)
+        .min_by_key(|q| (q.removed, q.role == unit_role))
 }
 
 /// How `p` stands to the meeting by the meeting's own records (consent is
