@@ -496,6 +496,49 @@ mod tests {
         assert!(verifier.verify("not-a-token").await.is_err());
     }
 
+    /// A token verified once is taken from memory on the next call, but not
+    /// once its key has left the issuer's key set, nor after it expired.
+    #[tokio::test]
+    async fn a_remembered_token_stops_counting_when_its_key_goes() {
+        let dir = tempdir::Dir::new();
+        let idp = LocalIssuer::open_named(dir.path(), "idp", true).unwrap();
+        let verifier = Verifier::new(&AuthConfig {
+            issuers: vec![idp.issuer_config()],
+            ..AuthConfig::default()
+        })
+        .await
+        .unwrap();
+        let token = idp
+            .sign(personas::employee("e1", "4201", &[], &[Role::Employee]))
+            .unwrap();
+        for _ in 0..2 {
+            assert!(verifier.verify(&token).await.is_ok());
+        }
+        // The issuer rotates: its key set now holds only a new key.
+        std::fs::remove_file(dir.path().join("idp.ed25519.pk8")).unwrap();
+        let rotated = LocalIssuer::open_named(dir.path(), "idp", true).unwrap();
+        verifier.refresh(0).await.unwrap();
+        assert!(matches!(
+            verifier.verify(&token).await,
+            Err(ApiError::Unauthenticated(_))
+        ));
+        let fresh = rotated
+            .sign(personas::employee("e1", "4201", &[], &[Role::Employee]))
+            .unwrap();
+        assert!(verifier.verify(&fresh).await.is_ok());
+        // Remembered, yet expired: refused on the first call after `exp`.
+        let short = rotated
+            .sign(Claims {
+                exp: chrono::Utc::now().timestamp() + 1,
+                ..personas::employee("e2", "4201", &[], &[Role::Employee])
+            })
+            .unwrap();
+        assert!(verifier.verify(&short).await.is_ok());
+        let later = chrono::Utc::now().timestamp() + 2 + AuthConfig::default().leeway_secs as i64;
+        assert!(!verifier.remembered_valid(&short, later));
+        assert!(verifier.remembered_valid(&fresh, later));
+    }
+
     #[tokio::test]
     async fn accepts_maskinporten_shaped_client_tokens_without_sub() {
         let dir = tempdir::Dir::new();

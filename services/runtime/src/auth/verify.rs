@@ -43,7 +43,13 @@ pub struct Verifier {
     max_service_lifetime: i64,
     issuers: RwLock<Vec<IssuerKeys>>,
     http: reqwest::Client,
+    verified: std::sync::Mutex<HashMap<[u8; 32], (Principal, i64, Instant)>>,
 }
+
+/// Tokens remembered as verified (by SHA-256), before the memory is cleared.
+const VERIFIED_CAPACITY: usize = 8192;
+/// How long a token counts as verified before its signature is checked again.
+const VERIFIED_FOR: Duration = Duration::from_secs(60);
 
 const REFRESH_EVERY: Duration = Duration::from_secs(600);
 const MIN_REFETCH: Duration = Duration::from_secs(30);
@@ -69,6 +75,7 @@ impl Verifier {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()?,
+            verified: std::sync::Mutex::new(HashMap::new()),
         };
         // Load file-based keys eagerly so a bad path fails at start-up.
         let count = config.issuers.len();
@@ -98,7 +105,7 @@ impl Verifier {
         anyhow::bail!("issuer {} has neither jwks_url nor jwks_path", cfg.issuer)
     }
 
-    async fn refresh(&self, index: usize) -> anyhow::Result<()> {
+    pub(super) async fn refresh(&self, index: usize) -> anyhow::Result<()> {
         let cfg = self.issuers.read().await[index].config.clone();
         let set = self.load_jwks(&cfg).await?;
         let mut keys = HashMap::new();
@@ -118,11 +125,44 @@ impl Verifier {
         let mut issuers = self.issuers.write().await;
         issuers[index].keys = keys;
         issuers[index].fetched = Some(Instant::now());
+        // A key that left the set must stop vouching for its tokens now.
+        self.verified.lock().expect("verified tokens").clear();
         Ok(())
     }
 
-    /// Verifies a compact JWS and returns the principal it names.
+    /// Verifies a compact JWS and returns the principal it names. A token
+    /// seen in the last minute is not verified again (the same bytes carry
+    /// the same signature) unless the key set was refreshed since; its expiry
+    /// is checked on every call.
     pub async fn verify(&self, token: &str) -> ApiResult<Principal> {
+        let digest = digest(token);
+        if let Some(principal) = self.remembered(&digest, chrono::Utc::now().timestamp()) {
+            return Ok(principal);
+        }
+        let (principal, exp) = self.verify_signed(token).await?;
+        let mut verified = self.verified.lock().expect("verified tokens");
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.clear();
+        }
+        verified.insert(digest, (principal.clone(), exp, Instant::now()));
+        Ok(principal)
+    }
+
+    /// The principal of a token verified in the last minute, if it has not
+    /// expired at `now`.
+    fn remembered(&self, digest: &[u8; 32], now: i64) -> Option<Principal> {
+        let verified = self.verified.lock().expect("verified tokens");
+        let (principal, exp, at) = verified.get(digest)?;
+        (now <= exp.saturating_add(self.leeway as i64) && at.elapsed() < VERIFIED_FOR)
+            .then(|| principal.clone())
+    }
+
+    #[cfg(test)]
+    pub(super) fn remembered_valid(&self, token: &str, now: i64) -> bool {
+        self.remembered(&digest(token), now).is_some()
+    }
+
+    async fn verify_signed(&self, token: &str) -> ApiResult<(Principal, i64)> {
         let unauth = |m: &str| ApiError::Unauthenticated(m.to_string());
         let header = jsonwebtoken::decode_header(token).map_err(|_| unauth("malformed token"))?;
         if !ALLOWED.contains(&header.alg) {
@@ -198,8 +238,13 @@ impl Verifier {
         if !allowed.is_empty() && !allowed.iter().any(|k| k == principal.kind()) {
             return Err(unauth("this issuer may not assert this kind of principal"));
         }
-        Ok(principal)
+        Ok((principal, exp))
     }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).into()
 }
 
 fn unverified_issuer(token: &str) -> Option<String> {
