@@ -109,6 +109,31 @@ impl Db {
     }
 }
 
+/// What the two backends spell differently in otherwise shared SQL.
+pub trait Dialect {
+    /// `column` is one of the strings in the JSON array bound at `param` (a
+    /// list of any length as one bound value). On PostgreSQL an array
+    /// comparison, which an index can serve whatever the list's length.
+    fn in_list(column: &str, param: &str) -> String;
+}
+
+impl Dialect for sqlx::Postgres {
+    fn in_list(column: &str, param: &str) -> String {
+        format!("{column} = ANY(ARRAY(SELECT jsonb_array_elements_text(CAST({param} AS jsonb))))")
+    }
+}
+
+impl Dialect for sqlx::Sqlite {
+    fn in_list(column: &str, param: &str) -> String {
+        format!("{column} IN (SELECT value FROM json_each({param}))")
+    }
+}
+
+/// `items` as the JSON array [`Dialect::json_list`] reads.
+pub fn json_list<S: AsRef<str>>(items: &[S]) -> String {
+    serde_json::Value::from(items.iter().map(|s| s.as_ref()).collect::<Vec<_>>()).to_string()
+}
+
 /// Starts a write transaction. SQLite needs `BEGIN IMMEDIATE` so that two
 /// writers never both upgrade from a read lock and deadlock into SQLITE_BUSY;
 /// PostgreSQL's default READ COMMITTED plus conditional updates is enough.
@@ -293,6 +318,8 @@ pub(crate) struct OutboxRow {
 
 const SELECT_OUTBOX: &str = "SELECT seq, id, source, event_type, subject, tenant, time, data, traceparent \
      FROM bti_outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1";
+const SELECT_OUTBOX_SEQ: &str =
+    "SELECT seq FROM bti_outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1";
 
 impl Db {
     /// Publishes up to `limit` unpublished outbox rows in order with `publish`
@@ -306,30 +333,29 @@ impl Db {
     {
         match self {
             Db::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
                 // The mark needs no flush to disk before the next batch: a
                 // mark lost in a crash only publishes the rows again, and
-                // JetStream's de-duplication by message id absorbs that.
-                sqlx::query("SET LOCAL synchronous_commit = off")
-                    .execute(&mut *tx)
+                // JetStream's de-duplication by message id absorbs that. The
+                // rows are marked and locked in one statement and published
+                // before the commit; a failed publish rolls the marks back.
+                let mut tx = pool
+                    .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
                     .await?;
-                let sql = format!("{SELECT_OUTBOX} FOR UPDATE SKIP LOCKED");
-                let rows: Vec<OutboxRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                let sql = format!(
+                    "UPDATE bti_outbox SET published_at = $2 WHERE seq IN \
+                     ({SELECT_OUTBOX_SEQ} FOR UPDATE SKIP LOCKED) \
+                     RETURNING seq, id, source, event_type, subject, tenant, time, data, traceparent"
+                );
+                let mut rows: Vec<OutboxRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(limit)
+                    .bind(Utc::now())
                     .fetch_all(&mut *tx)
                     .await?;
+                rows.sort_by_key(|r| r.seq);
                 let n = rows.len();
-                let mut seqs = Vec::with_capacity(n);
                 for row in rows {
-                    let seq = row.seq;
                     publish(row).await?;
-                    seqs.push(seq);
                 }
-                sqlx::query("UPDATE bti_outbox SET published_at = $1 WHERE seq = ANY($2)")
-                    .bind(Utc::now())
-                    .bind(&seqs)
-                    .execute(&mut *tx)
-                    .await?;
                 tx.commit().await?;
                 Ok(n)
             }
