@@ -310,6 +310,43 @@ bti_runtime::backend_tests! {
         )).await, Code::PermissionDenied);
     }
 
+    async fn a_batch_answers_every_question_as_check_access_does(db) {
+        let fx = Fx::start(db, false).await;
+        fx.grant(&[SCHOOL, NURSE]).await;
+        let q = |subject: &str, unit: &str| CheckAccessRequest {
+            subject: subject.into(),
+            unit: unit.into(),
+            purpose: ConsentPurpose::RelayLogCollaboration as i32,
+        };
+        let asked = vec![q(&fx.f.child, SCHOOL), q(&fx.f.child, PPT), q(&fx.f.youth, SCHOOL), q(&fx.f.child, NURSE)];
+        let batch = fx.consent.clone().batch_check_access(fx.req(
+            BatchCheckAccessRequest { requests: asked.clone() },
+            service(),
+        )).await.unwrap().into_inner().responses;
+        assert_eq!(batch.len(), 4);
+        for (question, answer) in asked.into_iter().zip(batch) {
+            let single = fx.consent.clone().check_access(fx.req(question, service())).await.unwrap().into_inner();
+            assert_eq!(answer, single);
+        }
+        // Questions about two municipalities, or malformed ones, name the field.
+        let s = expect_code(fx.consent.clone().batch_check_access(fx.req(
+            BatchCheckAccessRequest { requests: vec![q(&fx.f.child, SCHOOL), q("tenants/4299/persons/x", "tenants/4299/units/y")] },
+            service(),
+        )).await, Code::InvalidArgument);
+        assert_eq!(violated_fields(&s), ["requests[1].subject"]);
+        let s = expect_code(fx.consent.clone().batch_check_access(fx.req(
+            BatchCheckAccessRequest { requests: vec![q(&fx.f.child, "units/school")] },
+            service(),
+        )).await, Code::InvalidArgument);
+        assert_eq!(violated_fields(&s), ["requests[0].unit"]);
+        expect_code(fx.consent.clone().batch_check_access(fx.req(
+            BatchCheckAccessRequest { requests: vec![q(&fx.f.child, SCHOOL)] },
+            fx.mother(),
+        )).await, Code::PermissionDenied);
+        let empty = fx.consent.clone().batch_check_access(fx.req(BatchCheckAccessRequest::default(), service())).await.unwrap();
+        assert!(empty.into_inner().responses.is_empty());
+    }
+
     async fn policy_refusals_name_what_is_missing_and_write_nothing(db) {
         let fx = Fx::start(db, true).await;
         let mut c = fx.consent.clone();

@@ -144,6 +144,31 @@ bti_runtime::backend_tests! {
         assert!(other.is_empty());
     }
 
+    async fn a_batch_read_answers_each_question_as_a_single_one(db) {
+        let s = open(&db).await;
+        grant(&s, "c1", &[SCHOOL], None).await;
+        grant(&s, "c2", &[NURSE, SCHOOL], None).await;
+        let purpose = "CONSENT_PURPOSE_RELAY_LOG_COLLABORATION";
+        let other_unit = "tenants/4201/units/other";
+        let rows = s
+            .access_candidates_batch("4201", &units(&[CHILD, "tenants/4201/persons/nobody"]), &units(&[NURSE, SCHOOL, other_unit]), &units(&[purpose]))
+            .await
+            .unwrap();
+        for unit in [NURSE, SCHOOL, other_unit] {
+            let single = s.access_candidates("4201", CHILD, unit, purpose).await.unwrap();
+            let batch = candidates_for(&rows, CHILD, unit, purpose);
+            assert_eq!(
+                batch.iter().map(|c| (c.id.as_str(), c.covers)).collect::<Vec<_>>(),
+                single.iter().map(|c| (c.id.as_str(), c.covers)).collect::<Vec<_>>(),
+                "{unit}"
+            );
+        }
+        assert!(candidates_for(&rows, "tenants/4201/persons/nobody", SCHOOL, purpose).is_empty());
+        assert!(candidates_for(&rows, CHILD, SCHOOL, "CONSENT_PURPOSE_MEETING_REPRESENTATION").is_empty());
+        let none = s.access_candidates_batch("4299", &units(&[CHILD]), &units(&[SCHOOL]), &units(&[purpose])).await.unwrap();
+        assert!(none.is_empty());
+    }
+
     async fn only_active_consents_past_valid_until_are_due_for_expiry(db) {
         let s = open(&db).await;
         grant(&s, "past", &[SCHOOL], Some(Duration::milliseconds(-1))).await;

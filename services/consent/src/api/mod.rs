@@ -78,6 +78,13 @@ impl ConsentService for Api {
         let (p, m) = unpack(r)?;
         reply(self.0.check_access(&p, m).await)
     }
+    async fn batch_check_access(
+        &self,
+        r: Request<BatchCheckAccessRequest>,
+    ) -> Result<Response<BatchCheckAccessResponse>, Status> {
+        let (p, m) = unpack(r)?;
+        reply(self.0.batch_check_access(&p, m).await)
+    }
     async fn create_representation(
         &self,
         r: Request<CreateRepresentationRequest>,

@@ -146,6 +146,50 @@ pub struct Candidate {
     pub covers: bool,
 }
 
+/// A consent row of a batch access read: its subject and purpose, and one
+/// asked-about unit it covers (empty when it covers none of them).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CoveredCandidate {
+    pub subject: String,
+    pub purpose: String,
+    pub id: String,
+    pub revision: i64,
+    pub state: String,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: Option<DateTime<Utc>>,
+    pub unit: String,
+}
+
+/// The candidates of one question (`subject`, `unit`, `purpose`) among a
+/// batch's rows, as [`Candidate`]s in consent order.
+pub fn candidates_for(
+    rows: &[CoveredCandidate],
+    subject: &str,
+    unit: &str,
+    purpose: &str,
+) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> = Vec::new();
+    for r in rows
+        .iter()
+        .filter(|r| r.subject == subject && r.purpose == purpose)
+    {
+        let covers = r.unit == unit;
+        match out.iter_mut().find(|c| c.id == r.id) {
+            Some(c) => c.covers |= covers,
+            None => out.push(Candidate {
+                id: r.id.clone(),
+                revision: r.revision,
+                state: r.state.clone(),
+                valid_from: r.valid_from,
+                valid_until: r.valid_until,
+                covers,
+            }),
+        }
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
 pub fn purpose(value: i32) -> Result<ConsentPurpose, String> {
     match ConsentPurpose::try_from(value) {
         Ok(ConsentPurpose::Unspecified) => Err("required".into()),

@@ -7,7 +7,9 @@ use bti_runtime::db::{Db, Migrations};
 use bti_runtime::events::OutboxEvent;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Candidate, ConsentRecord, ConsentView, RepresentationRecord, RevisionRecord};
+use crate::domain::{
+    Candidate, ConsentRecord, ConsentView, CoveredCandidate, RepresentationRecord, RevisionRecord,
+};
 
 mod postgres;
 mod sql;
@@ -69,6 +71,15 @@ pub trait ConsentStore: Send + Sync {
         unit: &str,
         purpose: &str,
     ) -> ApiResult<Vec<Candidate>>;
+    /// Every consent of `subjects` for one of `purposes` in one read, one row
+    /// per covered unit among `units` (or one with `unit` empty).
+    async fn access_candidates_batch(
+        &self,
+        tenant: &str,
+        subjects: &[String],
+        units: &[String],
+        purposes: &[String],
+    ) -> ApiResult<Vec<CoveredCandidate>>;
     /// Active consents whose valid-until has passed at `now`.
     async fn expired_but_active(
         &self,

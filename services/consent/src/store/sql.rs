@@ -273,6 +273,35 @@ macro_rules! consent_sql_store {
                 .await?)
             }
 
+            async fn access_candidates_batch(
+                &self,
+                tenant: &str,
+                subjects: &[String],
+                units: &[String],
+                purposes: &[String],
+            ) -> ApiResult<Vec<CoveredCandidate>> {
+                static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    use bti_runtime::db::Dialect;
+                    format!(
+                        "SELECT c.subject, c.purpose, c.id, c.revision, c.state, c.valid_from, c.valid_until, \
+                         COALESCE(u.unit, '') AS unit FROM consents c \
+                         LEFT JOIN consent_units u ON u.tenant = c.tenant AND u.consent = c.id AND {} \
+                         WHERE c.tenant = $1 AND {} AND {} ORDER BY c.id",
+                        <$db as Dialect>::in_list("u.unit", "$3"),
+                        <$db as Dialect>::in_list("c.subject", "$2"),
+                        <$db as Dialect>::in_list("c.purpose", "$4"),
+                    )
+                });
+                use bti_runtime::db::json_list;
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(SQL.as_str()))
+                    .bind(tenant)
+                    .bind(json_list(subjects))
+                    .bind(json_list(units))
+                    .bind(json_list(purposes))
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
             async fn expired_but_active(&self, now: DateTime<Utc>, limit: i64) -> ApiResult<Vec<ConsentView>> {
                 let rows: Vec<ConsentRecord> = sqlx::query_as(
                     "SELECT * FROM consents WHERE state = 'CONSENT_STATE_ACTIVE' AND valid_until IS NOT NULL \

@@ -1,7 +1,9 @@
 //! The consent service's access question.
 
 use bti_proto::consent::consent_service_client::ConsentServiceClient;
-use bti_proto::consent::{CheckAccessRequest, ConsentPurpose, GetRepresentationRequest};
+use bti_proto::consent::{
+    BatchCheckAccessRequest, CheckAccessRequest, ConsentPurpose, GetRepresentationRequest,
+};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -40,6 +42,45 @@ impl ConsentChecker {
             })?
             .into_inner();
         Ok(answer.allowed.then_some(answer.revision))
+    }
+
+    /// [`Self::relay_log_revision`] for each `(subject, unit)` pair, asked in
+    /// one call (at most 1000 pairs, all of one municipality).
+    pub async fn relay_log_revisions(
+        &self,
+        pairs: &[(String, String)],
+    ) -> ApiResult<Vec<Option<String>>> {
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let requests = pairs
+            .iter()
+            .map(|(subject, unit)| CheckAccessRequest {
+                subject: subject.clone(),
+                unit: unit.clone(),
+                purpose: ConsentPurpose::RelayLogCollaboration as i32,
+            })
+            .collect();
+        let answers = self
+            .client
+            .clone()
+            .batch_check_access(BatchCheckAccessRequest { requests })
+            .await
+            .map_err(|s| {
+                tracing::warn!(code = ?s.code(), "consent batch check failed");
+                ApiError::Unavailable("the consent service could not be reached".into())
+            })?
+            .into_inner()
+            .responses;
+        if answers.len() != pairs.len() {
+            return Err(ApiError::Unavailable(
+                "the consent service answered a different number of questions".into(),
+            ));
+        }
+        Ok(answers
+            .into_iter()
+            .map(|a| a.allowed.then_some(a.revision))
+            .collect())
     }
 
     /// A representation in force (not revoked, not past its validity at
