@@ -883,6 +883,33 @@ bti_runtime::backend_tests! {
         assert_eq!(stays, [("kari", "nils", true), ("nils", "per", false)]);
     }
 
+    async fn my_logs_come_first_page_first_however_many_others_the_municipality_has(db) {
+        let fx = Fx::start(db).await;
+        let l = fx.log.clone();
+        // The youth's log is older (its id sorts first) and not nils's.
+        let youth_log = fx.open(&fx.youth).await;
+        let child_log = fx.open(&fx.child).await;
+        fx.participate(&child_log.name, NURSE, "nils").await;
+        let list = |who: Claims, size: i32| {
+            let mut l = l.clone();
+            let r = fx.req(ListCaseLogsRequest { parent: format!("tenants/{T}"), page_size: size, ..Default::default() }, who);
+            async move { l.list_case_logs(r).await.unwrap().into_inner() }
+        };
+        let names = |r: &ListCaseLogsResponse| r.case_logs.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+        let first = list(nils(), 1).await;
+        assert_eq!(names(&first), std::slice::from_ref(&child_log.name), "nils's one log on the first page");
+        assert_eq!(names(&list(kari(), 10).await), [youth_log.name.clone(), child_log.name.clone()]);
+        assert!(list(rektor(), 10).await.case_logs.is_empty(), "oversight lists no content (ListCaseLogOverviews does)");
+        assert!(list(ola(), 10).await.case_logs.is_empty(), "a colleague who takes no part sees none");
+        // Consent withdrawn for the nurse: the same listing shows nothing.
+        fx.consent.clone().update_consent(fx.req(UpdateConsentRequest {
+            consent: Some(Consent { name: fx.child_consent.name.clone(), covered_units: vec![SCHOOL.into(), PPT.into()], ..Default::default() }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["covered_units".into()] }),
+        }, personas::guardian("mor", T, &fx.mother))).await.unwrap();
+        assert!(list(nils(), 1).await.case_logs.is_empty());
+        assert_eq!(names(&list(kari(), 10).await).len(), 2);
+    }
+
     async fn the_concern_area_is_stored_validated_and_returned(db) {
         let fx = Fx::start(db).await;
         let mut l = fx.log.clone();

@@ -255,6 +255,85 @@ bti_runtime::backend_tests! {
         assert!(s.holders("4201", "c1").await.unwrap().is_empty());
     }
 
+    async fn my_logs_are_the_ones_i_hold_take_part_in_or_am_offered(db) {
+        let s = open(&db).await;
+        let school = "tenants/4201/units/school";
+        let nurse = "tenants/4201/units/nurse";
+        let mut held = log("held", "tenants/4201/persons/p1");
+        held.holder = "nils".into();
+        held.holder_unit = nurse.into();
+        held.unit = nurse.into();
+        let mut other = log("other", "tenants/4201/persons/p2");
+        other.holder = "kari".into();
+        let mut offered = log("offered", "tenants/4201/persons/p3");
+        offered.pending_handover = "h1".into();
+        let whole_unit = log("unitwide", "tenants/4201/persons/p4");
+        let named = log("named", "tenants/4201/persons/p5");
+        let someone_else = log("someone", "tenants/4201/persons/p6");
+        let removed = log("removed", "tenants/4201/persons/p7");
+        let participant = |l: &str, professional: &str, gone: bool| ParticipantRecord {
+            tenant: "4201".into(),
+            case_log: l.into(),
+            id: format!("p-{l}"),
+            unit: nurse.into(),
+            professional: professional.into(),
+            tasks: String::new(),
+            removed: gone,
+            remove_time: None,
+            version: 1,
+            create_time: now(),
+        };
+        s.apply(Work {
+            ops: vec![
+                Op::InsertCaseLog(held),
+                Op::InsertCaseLog(other),
+                Op::InsertCaseLog(offered),
+                Op::InsertCaseLog(whole_unit),
+                Op::InsertCaseLog(named),
+                Op::InsertCaseLog(someone_else),
+                Op::InsertCaseLog(removed),
+                Op::InsertParticipant(participant("unitwide", "", false)),
+                Op::InsertParticipant(participant("named", "nils", false)),
+                Op::InsertParticipant(participant("someone", "berit", false)),
+                Op::InsertParticipant(participant("removed", "nils", true)),
+                Op::InsertHandover(HandoverRecord { case_log: "offered".into(), ..handover("h1", false) }),
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let units = vec![nurse.to_string()];
+        let ids = |c: &[LogContext]| c.iter().map(|c| c.log.id.clone()).collect::<Vec<_>>();
+        let mine = s.professional_contexts("4201", "nils", &units, "", "", "", 50).await.unwrap();
+        assert_eq!(ids(&mine), ["held", "named", "offered", "unitwide"]);
+        let named_ctx = mine.iter().find(|c| c.log.id == "named").unwrap();
+        assert_eq!(named_ctx.participants.len(), 1);
+        assert_eq!(named_ctx.participants[0].professional, "nils");
+        let offered_ctx = mine.iter().find(|c| c.log.id == "offered").unwrap();
+        assert_eq!(offered_ctx.pending_handover.as_ref().map(|h| h.id.as_str()), Some("h1"));
+        assert!(mine.iter().find(|c| c.log.id == "held").unwrap().pending_handover.is_none());
+        // Paged by id, filtered by subject.
+        let page = s.professional_contexts("4201", "nils", &units, "", "", "named", 1).await.unwrap();
+        assert_eq!(ids(&page), ["offered"]);
+        let one = s.professional_contexts("4201", "nils", &units, "tenants/4201/persons/p1", "", "", 50).await.unwrap();
+        assert_eq!(ids(&one), ["held"]);
+        // A colleague of the school who holds nothing and takes no part: none.
+        let stranger = s.professional_contexts("4201", "rektor", &[school.to_string()], "", "", "", 50).await.unwrap();
+        assert!(stranger.is_empty());
+        assert!(s.professional_contexts("4299", "nils", &units, "", "", "", 50).await.unwrap().is_empty());
+    }
+
+    async fn a_listing_logs_every_listed_log_at_once(db) {
+        let s = open(&db).await;
+        create(&s, "c1", "tenants/4201/persons/p1").await;
+        create(&s, "c2", "tenants/4201/persons/p2").await;
+        let rows: Vec<AccessRecord> = ["c1", "c2", "c1"].iter().map(|l| access(l, "ACCESS_ACTION_READ")).collect();
+        s.log_reads(&rows).await.unwrap();
+        assert_eq!(access_count(&s, "c1").await, 3, "the create and two listings");
+        assert_eq!(access_count(&s, "c2").await, 2);
+        s.log_reads(&[]).await.unwrap();
+    }
+
     async fn a_handover_is_decided_once(db) {
         let s = open(&db).await;
         create(&s, "c1", "tenants/4201/persons/p1").await;

@@ -180,22 +180,53 @@ impl App {
             r.page_size,
             &r.page_token,
         )?;
-        let rows = self
-            .store
-            .list_case_logs(&tenant, &r.subject, &state, &page.after, page.limit())
-            .await?;
-        let (rows, next_page_token) = page.finish(rows, |l| &l.id, Clone::clone);
-        // Only logs the caller may read are listed; each listing is logged.
         let at = self.now();
+        let judged = match p {
+            Principal::Employee {
+                subject,
+                tenant: t,
+                units,
+                ..
+            } if *t == tenant => {
+                let contexts = self
+                    .store
+                    .professional_contexts(
+                        &tenant,
+                        subject,
+                        units,
+                        &r.subject,
+                        &state,
+                        &page.after,
+                        page.limit(),
+                    )
+                    .await?;
+                let (contexts, next) = page.finish(contexts, |c| &c.log.id, Clone::clone);
+                let caps = self.capacities(p, &contexts).await?;
+                (contexts.into_iter().zip(caps).collect::<Vec<_>>(), next)
+            }
+            _ => {
+                let rows = self
+                    .store
+                    .list_case_logs(&tenant, &r.subject, &state, &page.after, page.limit())
+                    .await?;
+                let (rows, next) = page.finish(rows, |l| &l.id, Clone::clone);
+                let mut judged = Vec::new();
+                for log in rows {
+                    let Some(ctx) = self.store.context(&log.tenant, &log.id).await? else {
+                        continue;
+                    };
+                    let cap = self.capacity(p, &ctx, Purpose::Any).await?;
+                    judged.push((ctx, cap));
+                }
+                (judged, next)
+            }
+        };
+        let (judged, next_page_token) = judged;
+        // Only logs the caller may read are listed; each listing is logged.
         let mut case_logs = Vec::new();
         let mut reads = Vec::new();
-        for log in rows {
-            let Some(ctx) = self.store.context(&log.tenant, &log.id).await? else {
-                continue;
-            };
-            let Some(cap) = self.capacity(p, &ctx, Purpose::Any).await? else {
-                continue;
-            };
+        for (ctx, cap) in judged {
+            let Some(cap) = cap else { continue };
             let shown = if cap.may_read() {
                 case_log_msg(&ctx.log, &[])
             } else if cap.is_gateway() {

@@ -278,6 +278,60 @@ impl App {
         }
     }
 
+    /// [`Self::capacity`] of an employee for each of `contexts`, with every
+    /// candidate unit of every log asked of consent in one batch.
+    async fn capacities(
+        &self,
+        p: &Principal,
+        contexts: &[LogContext],
+    ) -> ApiResult<Vec<Option<Capacity>>> {
+        let Principal::Employee { subject, .. } = p else {
+            return Ok(vec![None; contexts.len()]);
+        };
+        let candidates: Vec<Vec<(bti_proto::caselog::ActingAs, String)>> = contexts
+            .iter()
+            .map(|ctx| {
+                professional_candidates(
+                    subject,
+                    |u| p.works_in(u),
+                    &ctx.log,
+                    &ctx.participants,
+                    ctx.pending_handover.as_ref(),
+                    Purpose::Any,
+                )
+            })
+            .collect();
+        let mut pairs: Vec<(String, String)> = contexts
+            .iter()
+            .zip(&candidates)
+            .flat_map(|(ctx, c)| c.iter().map(|(_, u)| (ctx.log.subject.clone(), u.clone())))
+            .collect();
+        pairs.sort();
+        pairs.dedup();
+        let answers = self.peers.consent.relay_log_revisions(&pairs).await?;
+        let basis = |subject: &str, unit: &str| {
+            pairs
+                .iter()
+                .position(|(s, u)| s == subject && u == unit)
+                .and_then(|i| answers[i].clone())
+        };
+        Ok(contexts
+            .iter()
+            .zip(candidates)
+            .map(|(ctx, c)| {
+                c.into_iter()
+                    .find_map(|(acting_as, unit)| {
+                        basis(&ctx.log.subject, &unit).map(|basis| Capacity {
+                            acting_as,
+                            unit,
+                            basis,
+                        })
+                    })
+                    .or_else(|| access::leader_unit(p, &ctx.log).map(|u| Capacity::oversight(&u)))
+            })
+            .collect())
+    }
+
     /// The consent revision that lets `unit` take part, or FAILED_PRECONDITION naming `field`.
     async fn consent_covers(&self, subject: &str, unit: &str, field: &str) -> ApiResult<String> {
         self.peers

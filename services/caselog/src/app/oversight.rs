@@ -34,13 +34,23 @@ impl App {
         let cap = Capacity::oversight(&r.parent);
         let mut overviews = Vec::with_capacity(rows.len());
         let mut reads = Vec::with_capacity(rows.len());
+        // A unit's logs have few holders: ask the directory once for each.
+        let mut absence = std::collections::HashMap::new();
         for o in rows {
-            let absent = self
-                .peers
-                .directory
-                .member_absent(&o.holder_unit, &o.holder)
-                .await?
-                .unwrap_or(false);
+            let key = (o.holder_unit.clone(), o.holder.clone());
+            let absent = match absence.get(&key) {
+                Some(a) => *a,
+                None => {
+                    let a = self
+                        .peers
+                        .directory
+                        .member_absent(&o.holder_unit, &o.holder)
+                        .await?
+                        .unwrap_or(false);
+                    absence.insert(key, a);
+                    a
+                }
+            };
             let name = case_log_name(&unit.tenant, &o.id);
             reads.push(access::access_row(
                 p,

@@ -151,6 +151,24 @@ pub trait CaseLogStore: Send + Sync {
         limit: i64,
     ) -> ApiResult<Vec<CaseLogRecord>>;
 
+    /// A page of the logs `professional` may take part in (a superset the
+    /// caller judges): held by them, with an active participant for one of
+    /// `units` (named them or the whole unit), or offered to them; each with
+    /// its active participants and pending handover and transfer, read at
+    /// once. (A unit leader's oversight lists no content: it is
+    /// ListCaseLogOverviews.)
+    #[allow(clippy::too_many_arguments)]
+    async fn professional_contexts(
+        &self,
+        tenant: &str,
+        professional: &str,
+        units: &[String],
+        subject: &str,
+        state: &str,
+        after: &str,
+        limit: i64,
+    ) -> ApiResult<Vec<LogContext>>;
+
     /// Logs the access rows (one per log listed) with the listing.
     async fn log_reads(&self, access: &[AccessRecord]) -> ApiResult<()>;
 

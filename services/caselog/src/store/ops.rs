@@ -35,6 +35,33 @@ macro_rules! caselog_ops {
             Ok(())
         }
 
+        /// Several access rows in one statement (a listing's, one per log).
+        pub(super) async fn insert_access_rows(tx: &mut Tx, rows: &[AccessRecord]) -> ApiResult<()> {
+            // Well below either backend's limit of bound values per statement.
+            for chunk in rows.chunks(500) {
+                let mut q = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO access_log (tenant, case_log, id, actor, acting_as, unit, resource, action, purpose, \
+                     basis, create_time, restricted_referral) ",
+                );
+                q.push_values(chunk, |mut b, a| {
+                    b.push_bind(&a.tenant)
+                        .push_bind(&a.case_log)
+                        .push_bind(&a.id)
+                        .push_bind(&a.actor)
+                        .push_bind(&a.acting_as)
+                        .push_bind(&a.unit)
+                        .push_bind(&a.resource)
+                        .push_bind(&a.action)
+                        .push_bind(&a.purpose)
+                        .push_bind(&a.basis)
+                        .push_bind(a.create_time)
+                        .push_bind(&a.restricted_referral);
+                });
+                q.build().execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
 
         async fn count(tx: &mut Tx, sql: &'static str, keys: &[&str]) -> ApiResult<bool> {
             let mut q = sqlx::query_scalar::<_, i64>(sql);
@@ -438,7 +465,7 @@ macro_rules! caselog_ops {
             Ok(())
         }
         }
-        use ops::{Tx, apply_op, insert_access};
+        use ops::{Tx, apply_op, insert_access, insert_access_rows};
     };
 }
 

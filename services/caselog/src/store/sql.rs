@@ -196,14 +196,98 @@ macro_rules! caselog_sql_store {
                 .await?)
             }
 
+            async fn professional_contexts(
+                &self,
+                tenant: &str,
+                professional: &str,
+                units: &[String],
+                subject: &str,
+                state: &str,
+                after: &str,
+                limit: i64,
+            ) -> ApiResult<Vec<LogContext>> {
+                use bti_runtime::db::{json_list, Dialect};
+                static LOGS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    format!(
+                        "SELECT * FROM case_logs WHERE tenant = $1 AND id > $2 AND ($3 = '' OR subject = $3) \
+                         AND ($4 = '' OR state = $4) AND id IN ( \
+                           SELECT id FROM case_logs WHERE tenant = $1 AND holder = $5 \
+                           UNION SELECT case_log FROM participants WHERE tenant = $1 AND removed = FALSE \
+                             AND {} AND (professional = '' OR professional = $5) \
+                           UNION SELECT case_log FROM handovers WHERE tenant = $1 AND to_professional = $5 \
+                             AND state = 'HANDOVER_STATE_OFFERED') \
+                         ORDER BY id LIMIT $7",
+                        <$db as Dialect>::in_list("unit", "$6")
+                    )
+                });
+                static PARTICIPANTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    format!(
+                        "SELECT * FROM participants WHERE tenant = $1 AND removed = FALSE \
+                         AND {} ORDER BY case_log, id",
+                        <$db as Dialect>::in_list("case_log", "$2")
+                    )
+                });
+                static PENDING: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
+                    ["handovers", "transfers"].map(|t| {
+                        format!(
+                            "SELECT x.* FROM {t} x JOIN case_logs l ON l.tenant = x.tenant AND l.id = x.case_log \
+                             AND l.pending_{} = x.id WHERE x.tenant = $1 AND {}",
+                            &t[..t.len() - 1],
+                            <$db as Dialect>::in_list("x.case_log", "$2")
+                        )
+                    })
+                });
+                let mut conn = self.pool.acquire().await?;
+                let logs: Vec<CaseLogRecord> = sqlx::query_as(sqlx::AssertSqlSafe(LOGS.as_str()))
+                    .bind(tenant)
+                    .bind(after)
+                    .bind(subject)
+                    .bind(state)
+                    .bind(professional)
+                    .bind(json_list(units))
+                    .bind(limit)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                if logs.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let ids = json_list(&logs.iter().map(|l| l.id.as_str()).collect::<Vec<_>>());
+                let participants: Vec<ParticipantRecord> = sqlx::query_as(sqlx::AssertSqlSafe(PARTICIPANTS.as_str()))
+                    .bind(tenant)
+                    .bind(&ids)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let pending = |l: &CaseLogRecord| !l.pending_handover.is_empty() || !l.pending_transfer.is_empty();
+                let (mut handovers, mut transfers): (Vec<HandoverRecord>, Vec<TransferRecord>) = (Vec::new(), Vec::new());
+                if logs.iter().any(pending) {
+                    handovers = sqlx::query_as(sqlx::AssertSqlSafe(PENDING[0].as_str()))
+                        .bind(tenant)
+                        .bind(&ids)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                    transfers = sqlx::query_as(sqlx::AssertSqlSafe(PENDING[1].as_str()))
+                        .bind(tenant)
+                        .bind(&ids)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                }
+                Ok(logs
+                    .into_iter()
+                    .map(|log| LogContext {
+                        participants: participants.iter().filter(|p| p.case_log == log.id).cloned().collect(),
+                        pending_handover: handovers.iter().find(|h| h.case_log == log.id).cloned(),
+                        pending_transfer: transfers.iter().find(|t| t.case_log == log.id).cloned(),
+                        log,
+                    })
+                    .collect())
+            }
+
             async fn log_reads(&self, access: &[AccessRecord]) -> ApiResult<()> {
                 if access.is_empty() {
                     return Ok(());
                 }
                 let mut tx = self.begin().await?;
-                for a in access {
-                    insert_access(&mut tx, a).await?;
-                }
+                insert_access_rows(&mut tx, access).await?;
                 tx.commit().await?;
                 Ok(())
             }
