@@ -1,0 +1,20 @@
+-- Getting a log with its 20 newest entries (GetCaseLog by the log's holder):
+-- the authorization read, the consent check, and the read transaction with
+-- its access-log row, committed before the answer.
+SELECT * FROM case_logs WHERE tenant = '4201' AND id = 'log' || CAST(:i AS text);
+SELECT * FROM participants WHERE tenant = '4201' AND case_log = 'log' || CAST(:i AS text) AND removed = FALSE ORDER BY id;
+SELECT c.id, c.revision, c.state, c.valid_from, c.valid_until,
+  EXISTS (SELECT 1 FROM consent_units u WHERE u.tenant = c.tenant AND u.consent = c.id
+          AND u.unit = 'tenants/4201/units/u' || CAST(:k AS text)) AS covers
+  FROM consents c WHERE c.tenant = '4201' AND c.subject = 'tenants/4201/persons/c' || CAST(:i AS text)
+  AND c.purpose = 'CONSENT_PURPOSE_RELAY_LOG_COLLABORATION' ORDER BY c.id;
+BEGIN;
+SELECT * FROM case_logs WHERE tenant = '4201' AND id = 'log' || CAST(:i AS text);
+SELECT * FROM entries WHERE tenant = '4201' AND case_log = 'log' || CAST(:i AS text) ORDER BY id DESC LIMIT 20;
+INSERT INTO access_log (tenant, case_log, id, actor, acting_as, unit, resource, action, purpose, basis, create_time, restricted_referral)
+  VALUES ('4201', 'log' || CAST(:i AS text),
+  lpad(to_hex(CAST(extract(epoch FROM clock_timestamp()) * 1000000 AS bigint)), 16, '0') || substr(md5(random()::text), 1, 16),
+  'employee' || chr(58) || 'emp' || CAST(:h AS text), 'ACTING_AS_HOLDER', 'tenants/4201/units/u' || CAST(:k AS text),
+  'tenants/4201/caseLogs/log' || CAST(:i AS text), 'ACCESS_ACTION_READ',
+  'GetCaseLog: follow-up of the relay log', 'tenants/4201/consents/cons' || CAST(:i AS text) || '/revisions/1', now(), '');
+COMMIT;

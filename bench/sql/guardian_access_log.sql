@@ -1,0 +1,19 @@
+-- A guardian reading who read their child's log (ListAccessLogEntries, a
+-- page of 50): the authorization read, the directory's guardianships of the
+-- child, and the read transaction that logs the reader's own row first.
+SELECT * FROM case_logs WHERE tenant = '4201' AND id = 'log' || CAST(:i AS text);
+SELECT * FROM participants WHERE tenant = '4201' AND case_log = 'log' || CAST(:i AS text) AND removed = FALSE ORDER BY id;
+SELECT * FROM guardianships WHERE tenant = '4201' AND person = 'c' || CAST(:i AS text) AND id > '' ORDER BY id LIMIT 101;
+BEGIN;
+INSERT INTO access_log (tenant, case_log, id, actor, acting_as, unit, resource, action, purpose, basis, create_time, restricted_referral)
+  VALUES ('4201', 'log' || CAST(:i AS text),
+  lpad(to_hex(CAST(extract(epoch FROM clock_timestamp()) * 1000000 AS bigint)), 16, '0') || substr(md5(random()::text), 1, 16),
+  'guardian' || chr(58) || 'guardian-' || CAST(:i AS text), 'ACTING_AS_GUARDIAN', '',
+  'tenants/4201/caseLogs/log' || CAST(:i AS text) || '/accessLogEntries', 'ACCESS_ACTION_READ',
+  'ListAccessLogEntries: follow-up of the relay log', 'parental responsibility', now(), '');
+SELECT * FROM access_log WHERE tenant = '4201' AND case_log = 'log' || CAST(:i AS text) AND ('' = '' OR id < '')
+  AND (NOT TRUE OR (acting_as <> 'ACTING_AS_SERVICE' AND (restricted_referral = '' OR NOT EXISTS (
+      SELECT 1 FROM attached_referrals r WHERE r.tenant = access_log.tenant
+      AND r.case_log = access_log.case_log AND r.id = access_log.restricted_referral AND r.restricted))))
+  ORDER BY id DESC LIMIT 51;
+COMMIT;
