@@ -1,8 +1,10 @@
 -- Getting a log with its 20 newest entries (GetCaseLog by the log's holder):
 -- the authorization read, the consent check, and the read transaction with
 -- its access-log row, committed before the answer.
-SELECT * FROM case_logs WHERE tenant = '4201' AND id = 'log' || CAST(:i AS text);
-SELECT * FROM participants WHERE tenant = '4201' AND case_log = 'log' || CAST(:i AS text) AND removed = FALSE ORDER BY id;
+SELECT l.*, p.id AS p_id, p.unit AS p_unit, p.professional AS p_professional, p.tasks AS p_tasks,
+  p.remove_time AS p_remove_time, p.version AS p_version, p.create_time AS p_create_time
+  FROM case_logs l LEFT JOIN participants p ON p.tenant = l.tenant AND p.case_log = l.id AND p.removed = FALSE
+  WHERE l.tenant = '4201' AND l.id = 'log' || CAST(:i AS text) ORDER BY p.id;
 SELECT c.id, c.revision, c.state, c.valid_from, c.valid_until,
   EXISTS (SELECT 1 FROM consent_units u WHERE u.tenant = c.tenant AND u.consent = c.id
           AND u.unit = 'tenants/4201/units/u' || CAST(:k AS text)) AS covers

@@ -1,8 +1,10 @@
 -- A guardian reading who read their child's log (ListAccessLogEntries, a
 -- page of 50): the authorization read, the directory's guardianships of the
 -- child, and the read transaction that logs the reader's own row first.
-SELECT * FROM case_logs WHERE tenant = '4201' AND id = 'log' || CAST(:i AS text);
-SELECT * FROM participants WHERE tenant = '4201' AND case_log = 'log' || CAST(:i AS text) AND removed = FALSE ORDER BY id;
+SELECT l.*, p.id AS p_id, p.unit AS p_unit, p.professional AS p_professional, p.tasks AS p_tasks,
+  p.remove_time AS p_remove_time, p.version AS p_version, p.create_time AS p_create_time
+  FROM case_logs l LEFT JOIN participants p ON p.tenant = l.tenant AND p.case_log = l.id AND p.removed = FALSE
+  WHERE l.tenant = '4201' AND l.id = 'log' || CAST(:i AS text) ORDER BY p.id;
 SELECT * FROM guardianships WHERE tenant = '4201' AND person = 'c' || CAST(:i AS text) AND id > '' ORDER BY id LIMIT 101;
 BEGIN;
 INSERT INTO access_log (tenant, case_log, id, actor, acting_as, unit, resource, action, purpose, basis, create_time, restricted_referral)

@@ -48,6 +48,35 @@ macro_rules! caselog_sql_store {
         const HOLDERS: &str =
             "SELECT professional, unit, since FROM holder_history WHERE tenant = $1 AND case_log = $2 ORDER BY seq";
 
+        /// A participant's columns beside its log's (`p_*`, empty without one).
+        #[derive(sqlx::FromRow)]
+        struct JoinedParticipant {
+            p_id: Option<String>,
+            p_unit: Option<String>,
+            p_professional: Option<String>,
+            p_tasks: Option<String>,
+            p_remove_time: Option<DateTime<Utc>>,
+            p_version: Option<i64>,
+            p_create_time: Option<DateTime<Utc>>,
+        }
+
+        impl JoinedParticipant {
+            fn record(self, log: &CaseLogRecord) -> Option<ParticipantRecord> {
+                Some(ParticipantRecord {
+                    tenant: log.tenant.clone(),
+                    case_log: log.id.clone(),
+                    id: self.p_id?,
+                    unit: self.p_unit?,
+                    professional: self.p_professional?,
+                    tasks: self.p_tasks?,
+                    removed: false,
+                    remove_time: self.p_remove_time,
+                    version: self.p_version?,
+                    create_time: self.p_create_time?,
+                })
+            }
+        }
+
         impl $store {
             /// A page of `sql` (`page_of!`) with the read's access row, in one transaction.
             async fn page<T>(&self, sql: &'static str, tenant: &str, log: &str, after: &str, limit: i64, access: &AccessRecord) -> ApiResult<Vec<T>>
@@ -118,20 +147,30 @@ macro_rules! caselog_sql_store {
             }
 
             async fn context(&self, tenant: &str, id: &str) -> ApiResult<Option<LogContext>> {
+                use sqlx::FromRow;
                 let mut conn = self.pool.acquire().await?;
-                let log: Option<CaseLogRecord> = sqlx::query_as("SELECT * FROM case_logs WHERE tenant = $1 AND id = $2")
-                    .bind(tenant)
-                    .bind(id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                let Some(log) = log else { return Ok(None) };
-                let participants = sqlx::query_as(
-                    "SELECT * FROM participants WHERE tenant = $1 AND case_log = $2 AND removed = FALSE ORDER BY id",
+                // The log and its active participants in one round trip: one
+                // row per participant (or one with no participant).
+                let rows = sqlx::query(
+                    "SELECT l.*, p.id AS p_id, p.unit AS p_unit, p.professional AS p_professional, \
+                     p.tasks AS p_tasks, p.remove_time AS p_remove_time, p.version AS p_version, \
+                     p.create_time AS p_create_time FROM case_logs l LEFT JOIN participants p \
+                     ON p.tenant = l.tenant AND p.case_log = l.id AND p.removed = FALSE \
+                     WHERE l.tenant = $1 AND l.id = $2 ORDER BY p.id",
                 )
                 .bind(tenant)
                 .bind(id)
                 .fetch_all(&mut *conn)
                 .await?;
+                let Some(first) = rows.first() else { return Ok(None) };
+                let log = CaseLogRecord::from_row(first)?;
+                let participants = rows
+                    .iter()
+                    .map(JoinedParticipant::from_row)
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into_iter()
+                    .filter_map(|p| p.record(&log))
+                    .collect();
                 let mut pending_handover = None;
                 if !log.pending_handover.is_empty() {
                     pending_handover = sqlx::query_as(row_of!("handovers"))

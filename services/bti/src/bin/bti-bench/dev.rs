@@ -12,6 +12,18 @@ use bti_runtime::db::Db;
 use crate::drive::{self, Path, Spread, Tokens};
 use crate::{Server, free_port, seed, wait_ready};
 
+/// Anonymous memory of `pid` (the heap and stacks, without the binary's own
+/// mapped pages, which count in RSS too), in MiB.
+fn anonymous(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Anonymous:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
 /// `VmRSS` and `VmHWM` (peak) of `pid`, in MiB.
 fn rss(pid: u32) -> anyhow::Result<(f64, f64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -100,6 +112,7 @@ pub async fn run(
     let channel = wait_ready(&addr, Duration::from_millis(10)).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (idle, _) = rss(pid)?;
+    let idle_anon = anonymous(pid);
     let issuer = LocalIssuer::open(&dir)?;
     let tokens = Arc::new(Tokens::sign(&issuer)?);
     let client = CaseLogServiceClient::new(channel);
