@@ -9,7 +9,7 @@ use bti_runtime::events::OutboxEvent;
 
 use super::App;
 use crate::api::convert::kind_enum;
-use crate::domain::causes::{Intent, effects};
+use crate::domain::causes::{Audience, Group, Intent, effects};
 use crate::domain::kinds::{Channel, eligible};
 use crate::domain::preferences::Decision;
 use crate::domain::*;
@@ -19,6 +19,9 @@ impl App {
     /// Handles one event; how many notifications it created (0 for a
     /// redelivery or an event that concerns no inbox).
     pub async fn on_event(&self, e: &EventEnvelope) -> ApiResult<usize> {
+        // The record of the log first: what the event itself tells is
+        // judged by the log as it now stands.
+        self.follow_log(e).await?;
         let fx = match effects(e) {
             Ok(fx) => fx,
             Err(err) => {
@@ -30,9 +33,19 @@ impl App {
         if fx.is_empty() {
             return Ok(0);
         }
+        let mut intents = fx.notify;
+        for g in fx.groups {
+            intents.extend(self.expand(g).await?);
+        }
+        let mut told = std::collections::BTreeSet::new();
         let mut created = Vec::new();
-        for intent in fx.notify {
-            if eligible(intent.role, intent.kind, intent.restricted) {
+        for intent in intents {
+            let key = (
+                intent.recipient.clone(),
+                intent.kind,
+                intent.resource.clone(),
+            );
+            if eligible(intent.role, intent.kind, intent.restricted) && told.insert(key) {
                 created.push(self.new_notification(intent).await?);
             }
         }
@@ -67,6 +80,41 @@ impl App {
         } else {
             Ok(0)
         }
+    }
+
+    /// Everyone a group intent is for, as the directory says now: a log's
+    /// child's guardians (none for a log this service has not seen opened),
+    /// a unit's present members.
+    async fn expand(&self, g: Group) -> ApiResult<Vec<Intent>> {
+        let recipients: Vec<String> = match &g.audience {
+            Audience::GuardiansOf(case_log) => {
+                match self.store.get_log(&g.intent.tenant, case_log).await? {
+                    Some(log) => self
+                        .directory
+                        .guardians(&log.subject)
+                        .await?
+                        .iter()
+                        .map(|p| person(p))
+                        .collect(),
+                    None => Vec::new(),
+                }
+            }
+            Audience::MembersOf(unit) => self
+                .directory
+                .members(unit)
+                .await?
+                .into_iter()
+                .filter(|m| !m.absent)
+                .map(|m| professional(&m.subject))
+                .collect(),
+        };
+        Ok(recipients
+            .into_iter()
+            .map(|recipient| Intent {
+                recipient,
+                ..g.intent.clone()
+            })
+            .collect())
     }
 
     /// One webhook delivery per subscription that wants it, for each kind
@@ -141,6 +189,8 @@ impl App {
             create_time: now,
             update_time: now,
             version: 1,
+            case_log: i.case_log,
+            via_unit: i.via_unit,
         };
         let has_address = prefs.as_ref().is_some_and(|p| !p.email_address.is_empty());
         let email = channel_str(Channel::Email);

@@ -2,9 +2,11 @@
 //! named after it, taking the caller and the request message; the event
 //! consumer and the e-mail worker. The rules are pure, in `domain`.
 
+mod access;
 mod deliveries;
 mod events;
 mod inbox;
+mod logs;
 pub mod mail;
 mod preferences;
 mod templates;
@@ -36,6 +38,10 @@ pub struct App {
     mailer: Option<Arc<mail::Mailer>>,
     /// Where meeting e-mails get their invitation's calendar, when configured.
     scheduling: Option<bti_runtime::peers::Scheduling>,
+    /// Asked at send time whether a unit may still read a child's log.
+    consent: bti_runtime::peers::ConsentChecker,
+    /// Guardians, unit members and leaders.
+    directory: bti_runtime::peers::Directory,
     /// Webhook client: no redirects followed, bounded per attempt.
     http: reqwest::Client,
     /// Woken when this replica creates notifications, for watches.
@@ -43,6 +49,7 @@ pub struct App {
 }
 
 impl App {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn NotificationStore>,
         outbox: OutboxSignal,
@@ -50,6 +57,8 @@ impl App {
         cfg: NotificationConfig,
         mailer: Option<mail::Mailer>,
         scheduling: Option<bti_runtime::peers::Scheduling>,
+        consent: bti_runtime::peers::ConsentChecker,
+        directory: bti_runtime::peers::Directory,
     ) -> Self {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -68,6 +77,8 @@ impl App {
             templates: Arc::new(Templates::default()),
             mailer: mailer.map(Arc::new),
             scheduling,
+            consent,
+            directory,
         }
     }
 
@@ -111,7 +122,14 @@ impl App {
             .get_notification(&n.tenant, &n.notification)
             .await?
         {
-            Some(rec) if rec.recipient == recipient => Ok(rec),
+            Some(rec)
+                if rec.recipient == recipient
+                    && self
+                        .may_receive(&rec, &mut access::AccessMemo::default())
+                        .await? =>
+            {
+                Ok(rec)
+            }
             _ => Err(ApiError::NotFound(name.to_string())),
         }
     }
