@@ -345,6 +345,8 @@ mod webhooks {
             create_time: t,
             update_time: t,
             version: 1,
+            units: r#"["tenants/4201/units/school"]"#.into(),
+            client: "clients/skolesys".into(),
         }
     }
 
@@ -384,6 +386,8 @@ mod webhooks {
             let first = s.create_subscription(&subscription("a"), &idem).await.unwrap();
             let replay = s.create_subscription(&subscription("b"), &idem).await.unwrap();
             assert_eq!(replay, first);
+            // Its filters as stored.
+            assert_eq!(s.get_subscription(T, "a").await.unwrap().as_ref(), Some(&first));
             assert_eq!(s.list_subscriptions(T, "", 10).await.unwrap().len(), 1);
             let changed = s.update_subscription(&SubscriptionRecord { uri: "https://x.example/".into(), ..first.clone() }, None).await.unwrap();
             assert_eq!(changed.version, 2);

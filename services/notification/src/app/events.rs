@@ -9,6 +9,7 @@ use bti_runtime::events::OutboxEvent;
 
 use super::App;
 use crate::api::convert::kind_enum;
+use crate::domain::access::LogRecord;
 use crate::domain::causes::{Audience, Group, Intent, effects};
 use crate::domain::kinds::{Channel, eligible};
 use crate::domain::preferences::Decision;
@@ -128,6 +129,7 @@ impl App {
         let mut subs: std::collections::BTreeMap<String, Vec<SubscriptionRecord>> =
             Default::default();
         let mut out = Vec::new();
+        let mut logs = std::collections::BTreeMap::new();
         for c in created {
             let n = &c.notification;
             let Some(kind) = n.kind() else { continue };
@@ -138,7 +140,8 @@ impl App {
                 let live = self.store.live_subscriptions(&n.tenant).await?;
                 subs.insert(n.tenant.clone(), live);
             }
-            for s in subs[&n.tenant].iter().filter(|s| s.wants(kind)) {
+            let units = self.units_of(n, &mut logs).await?;
+            for s in subs[&n.tenant].iter().filter(|s| s.wants(kind, &units)) {
                 // A disabled endpoint's share is on record, to be replayed.
                 let (state, last_error) = if s.state == SUB_ACTIVE {
                     (WEBHOOK_PENDING, "")
@@ -163,6 +166,30 @@ impl App {
             }
         }
         Ok(out)
+    }
+
+    /// The units a notification is about, for webhook filters: the unit an
+    /// offer, transfer or referral is to, and the owning and holding units
+    /// of the log it concerns (as this service knows the log now).
+    async fn units_of(
+        &self,
+        n: &NotificationRecord,
+        logs: &mut std::collections::BTreeMap<String, Option<LogRecord>>,
+    ) -> ApiResult<Vec<String>> {
+        let mut units = Vec::new();
+        if !n.via_unit.is_empty() {
+            units.push(n.via_unit.clone());
+        }
+        if !n.case_log.is_empty() {
+            if !logs.contains_key(&n.case_log) {
+                let log = self.store.get_log(&n.tenant, &n.case_log).await?;
+                logs.insert(n.case_log.clone(), log);
+            }
+            if let Some(log) = &logs[&n.case_log] {
+                units.extend([log.unit.clone(), log.holder_unit.clone()]);
+            }
+        }
+        Ok(units)
     }
 
     /// The notification for `i`, in the inbox unless muted there, with an
