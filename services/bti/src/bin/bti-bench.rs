@@ -8,11 +8,15 @@
 //!
 //! `bench/pgbench/` holds the same transactions as plain SQL for pgbench.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "shared/mod.rs"]
+mod bench_common;
+
 use anyhow::Context;
+use bench_common::{Proc, free_port, wait_ready};
 use bti_proto::caselog::case_log_service_client::CaseLogServiceClient;
 use bti_proto::caselog::{
     CaseLog, CreateCaseLogRequest, CreateEntryRequest, Entry, EntryKind, GetCaseLogRequest, Level,
@@ -44,46 +48,6 @@ struct Args {
     /// Calls in flight, comma-separated.
     #[arg(long, default_value = "1,16,64")]
     in_flight: String,
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_ready(addr: &str) -> anyhow::Result<Channel> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(ch) = Channel::from_shared(format!("http://{addr}"))?
-            .connect()
-            .await
-        {
-            let ok = tonic_health::pb::health_client::HealthClient::new(ch.clone())
-                .check(tonic_health::pb::HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await
-                .map(|r| r.into_inner().status == 1)
-                .unwrap_or(false);
-            if ok {
-                return Ok(ch);
-            }
-        }
-        anyhow::ensure!(Instant::now() < deadline, "{addr} did not become ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::main]
@@ -137,7 +101,7 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     let mut servers = Vec::new();
     for (i, (svc, _, url)) in urls.iter().enumerate() {
-        servers.push(Server(
+        servers.push(Proc(
             Command::new(&bti)
                 .args(["serve", svc])
                 .env("BTI_CONFIG", &config)
