@@ -9,6 +9,7 @@ mod inbox;
 mod logs;
 pub mod mail;
 mod preferences;
+mod resolver;
 mod templates;
 mod webhook_sender;
 mod webhooks;
@@ -62,6 +63,10 @@ impl App {
     ) -> Self {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // The addresses checked are the addresses connected to.
+            .dns_resolver(Arc::new(resolver::PolicyResolver {
+                allow_private: cfg.webhooks.allow_private,
+            }))
             .timeout(std::time::Duration::from_millis(
                 cfg.webhooks.timeout_ms.max(100),
             ))
