@@ -119,6 +119,7 @@ impl Default for NotificationConfig {
 /// events, shared by every replica.
 pub const CASELOG_CONSUMER: &str = "notification-caselog";
 pub const SCHEDULING_CONSUMER: &str = "notification-scheduling";
+pub const GATEWAY_CONSUMER: &str = "notification-gateway";
 
 /// The notification service on `w`'s database: its gRPC server, its
 /// consumers of relay-log and scheduling events, its e-mail worker (when
@@ -136,6 +137,9 @@ pub fn build(w: &Wiring) -> anyhow::Result<(Service, App)> {
         mailer,
         // Optional: without scheduling, meeting e-mails go without calendar.
         w.peers.scheduling().ok(),
+        // Required: nothing about a log goes out without asking.
+        w.peers.consent()?,
+        w.peers.directory()?,
     );
     let mut service = Service::new(w, store::migrations())
         .serve(api::Api(app.clone()).into_server())
@@ -147,6 +151,7 @@ pub fn build(w: &Wiring) -> anyhow::Result<(Service, App)> {
             SCHEDULING_CONSUMER,
             "bti.scheduling.v1.",
         ),
+        ("gateway-consumer", GATEWAY_CONSUMER, "bti.gateway.v1."),
     ] {
         let consumer = app.clone();
         service = service.task(Task::consume(

@@ -5,14 +5,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bti_proto::caselog::HandoverOffered;
 use bti_proto::notification::*;
 use bti_proto::scheduling::MeetingScheduled;
 use bti_proto::types::Recipient;
 use bti_runtime::clock::ManualClock;
-use bti_runtime::testing::{TempDir, eventually};
+use bti_runtime::testing::{Smtpd, TempDir, eventually, files, parse_email as parse};
 use common::*;
 
 /// What the fixtures know about the child and the case, and no e-mail may say.
@@ -20,55 +20,12 @@ const NATIONAL_ID: &str = "01017012345";
 const CHILD_NAME: &str = "Kari Nordmann";
 const CASE_TEXT: &str = "bekymring for";
 
-/// The SMTP server, stopped when the test ends, however it ends.
-struct Smtpd(std::process::Child);
-
-impl Drop for Smtpd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn offer() -> HandoverOffered {
     HandoverOffered {
         handover: H.into(),
         to_professional: "p2".into(),
         to_unit: UNIT.into(),
     }
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<_> = std::fs::read_dir(dir)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    out.sort();
-    out
-}
-
-/// Subject, recipients and decoded body of a message file, by Python's
-/// e-mail parser (independent of the code that wrote it).
-fn parse(path: &Path) -> (String, String, String) {
-    let script = r#"
-import sys, email, email.policy
-m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=email.policy.default)
-print(m['subject']); print(m['to']); print(m.get_body().get_content(), end='')
-"#;
-    let out = std::process::Command::new("python3")
-        .args(["-c", script])
-        .arg(path)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("utf-8");
-    let mut lines = text.splitn(3, '\n');
-    let subject = lines.next().unwrap_or_default().to_string();
-    let to = lines.next().unwrap_or_default().to_string();
-    (subject, to, lines.next().unwrap_or_default().to_string())
 }
 
 fn assert_nothing_personal(path: &Path) {
@@ -276,25 +233,10 @@ bti_runtime::backend_tests! {
         let maildir = TempDir::new("bti-maildir");
         // Maildir creates its tmp/new/cur only for a directory not yet there.
         let mailbox = maildir.path().join("box");
-        let server = Smtpd(
-            std::process::Command::new("python3")
-                .args(["-m", "aiosmtpd", "-n", "-l"])
-                .arg(format!("127.0.0.1:{port}"))
-                .args(["-c", "aiosmtpd.handlers.Mailbox"])
-                .arg(&mailbox)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("start aiosmtpd (pip install aiosmtpd)"),
-        );
-        eventually("the SMTP server listens", || async {
-            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
-        })
-        .await;
+        let server = Smtpd::start(port, &mailbox).await;
         // The retry is due 5 s (plus jitter) after the failure, by the clock.
         clock.advance(chrono::Duration::seconds(6));
-        let new = mailbox.join("new");
-        eventually("the message arrives", || async { !files(&new).is_empty() }).await;
+        eventually("the message arrives", || async { !server.received().is_empty() }).await;
         eventually("the delivery is recorded sent", || async {
             deliveries().await[0].state == "SENT"
         })
@@ -303,8 +245,8 @@ bti_runtime::backend_tests! {
         for _ in 0..2 {
             fx.app.deliver_due().await.unwrap();
         }
+        let got = server.received();
         drop(server);
-        let got = files(&new);
         assert_eq!(got.len(), 1, "exactly once");
         assert_eq!(deliveries().await[0].attempts, 2);
         let (subject, to, body) = parse(&got[0]);

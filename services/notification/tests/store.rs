@@ -38,6 +38,8 @@ fn notification(recipient: &str, kind: &str, cause: &str) -> NotificationRecord 
         create_time: t,
         update_time: t,
         version: 1,
+        case_log: String::new(),
+        via_unit: String::new(),
     }
 }
 
@@ -96,6 +98,58 @@ fn all() -> Vec<State> {
 }
 
 bti_runtime::backend_tests! {
+    async fn the_record_of_a_log_follows_its_events_idempotently(db) {
+        use bti_notification::domain::access::{LogParticipantRecord, LogRecord};
+        let s = open(&db).await;
+        let log = "tenants/4201/caseLogs/l";
+        assert_eq!(s.get_log(T, log).await.unwrap(), None);
+        let mut l = LogRecord {
+            tenant: T.into(),
+            case_log: log.into(),
+            subject: "tenants/4201/persons/c".into(),
+            unit: "tenants/4201/units/school".into(),
+            holder: "kari".into(),
+            holder_unit: "tenants/4201/units/school".into(),
+            active: true,
+        };
+        s.put_log(&l).await.unwrap();
+        l.holder = "ola".into();
+        l.active = false;
+        s.put_log(&l).await.unwrap();
+        s.put_log(&l).await.unwrap();
+        assert_eq!(s.get_log(T, log).await.unwrap(), Some(l.clone()));
+        assert_eq!(s.get_log("other", log).await.unwrap(), None);
+        let mut p = LogParticipantRecord {
+            tenant: T.into(),
+            case_log: log.into(),
+            participant: format!("{log}/participants/p"),
+            unit: "tenants/4201/units/nurse".into(),
+            professional: "nils".into(),
+            removed: false,
+        };
+        s.put_log_participant(&p).await.unwrap();
+        p.removed = true;
+        s.put_log_participant(&p).await.unwrap();
+        let other = LogParticipantRecord { participant: format!("{log}/participants/q"), professional: String::new(), ..p.clone() };
+        s.put_log_participant(&other).await.unwrap();
+        assert_eq!(s.log_participants(T, log).await.unwrap(), [p, other]);
+        assert!(s.log_participants(T, "tenants/4201/caseLogs/x").await.unwrap().is_empty());
+    }
+
+    async fn a_notification_keeps_its_log_and_unit(db) {
+        let s = open(&db).await;
+        let mut n = notification("subject:p2", "handover.offered", H);
+        n.case_log = "tenants/4201/caseLogs/l".into();
+        n.via_unit = "tenants/4201/units/nurse".into();
+        let created = NewNotification {
+            event: OutboxEvent::new(SOURCE, &n.name(), T, &NotificationCreated::default()),
+            notification: n.clone(),
+            deliveries: vec![],
+        };
+        assert!(s.apply_event("e-log", now(), &[created], &[], &[]).await.unwrap());
+        assert_eq!(s.get_notification(T, &n.id).await.unwrap(), Some(n));
+    }
+
     async fn an_event_is_applied_once(db) {
         let s = open(&db).await;
         let n = notification("subject:p2", "handover.offered", H);
@@ -291,6 +345,8 @@ mod webhooks {
             create_time: t,
             update_time: t,
             version: 1,
+            units: r#"["tenants/4201/units/school"]"#.into(),
+            client: "clients/skolesys".into(),
         }
     }
 
@@ -330,6 +386,8 @@ mod webhooks {
             let first = s.create_subscription(&subscription("a"), &idem).await.unwrap();
             let replay = s.create_subscription(&subscription("b"), &idem).await.unwrap();
             assert_eq!(replay, first);
+            // Its filters as stored.
+            assert_eq!(s.get_subscription(T, "a").await.unwrap().as_ref(), Some(&first));
             assert_eq!(s.list_subscriptions(T, "", 10).await.unwrap().len(), 1);
             let changed = s.update_subscription(&SubscriptionRecord { uri: "https://x.example/".into(), ..first.clone() }, None).await.unwrap();
             assert_eq!(changed.version, 2);

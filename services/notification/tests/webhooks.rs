@@ -327,4 +327,49 @@ bti_runtime::backend_tests! {
         assert_eq!(listed.webhook_subscriptions[0].name, made.name);
         assert!(listed.webhook_subscriptions[0].signing_secret.is_empty());
     }
+
+    async fn subscriptions_per_unit_and_per_gateway_client(db) {
+        let fx = Fx::start(db, serde_json::json!({}), None).await;
+        let nurse = "tenants/4201/units/nurse";
+        let mut hooks = WebhookServiceClient::new(fx.server.channel.clone());
+        let create = |units: Vec<&str>, client: &str| {
+            fx.server.request(
+                CreateWebhookSubscriptionRequest {
+                    parent: format!("tenants/{T}"),
+                    webhook_subscription: Some(WebhookSubscription {
+                        uri: "https://case-system.example/hooks".into(),
+                        units: units.into_iter().map(String::from).collect(),
+                        client: client.into(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+                admin(),
+            )
+        };
+        let bad = hooks.create_webhook_subscription(create(vec!["tenants/0301/units/x", UNIT, "units/y"], "skolesys")).await;
+        let s = expect_code(bad, Code::InvalidArgument);
+        assert_eq!(
+            violated_fields(&s),
+            ["webhook_subscription.units[0]", "webhook_subscription.units[2]", "webhook_subscription.client"]
+        );
+        let school = hooks.create_webhook_subscription(create(vec![UNIT], "")).await.unwrap().into_inner();
+        assert_eq!(school.units, [UNIT]);
+        let health = hooks.create_webhook_subscription(create(vec![nurse], "")).await.unwrap().into_inner();
+        let client = hooks.create_webhook_subscription(create(vec![], "clients/skolesys")).await.unwrap().into_inner();
+        assert_eq!(client.client, "clients/skolesys");
+
+        // An offer within the school's log, then one to the health station.
+        fx.apply(&offer(1)).await;
+        fx.apply(&HandoverOffered { to_unit: nurse.into(), ..offer(2) }).await;
+        let resources = |d: Vec<WebhookDelivery>| {
+            let mut r: Vec<String> = d.into_iter().map(|d| d.resource).collect();
+            r.sort();
+            r
+        };
+        let (h1, h2) = (offer(1).handover, offer(2).handover);
+        assert_eq!(resources(deliveries(&fx, &school.name).await), [h1.clone(), h2.clone()], "the school owns the log");
+        assert_eq!(resources(deliveries(&fx, &health.name).await), std::slice::from_ref(&h2), "only the offer to it");
+        assert_eq!(resources(deliveries(&fx, &client.name).await), [h1, h2], "no unit filter");
+    }
 }

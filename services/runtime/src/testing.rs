@@ -327,3 +327,84 @@ pub async fn outbox_types(db: &Db) -> Vec<String> {
     }
     .expect("read outbox")
 }
+
+/// A real SMTP server for tests: Python's `aiosmtpd` on 127.0.0.1:`port`,
+/// keeping every message it receives in a Maildir; stopped when dropped,
+/// however the test ends.
+pub struct Smtpd {
+    child: std::process::Child,
+    mailbox: PathBuf,
+}
+
+impl Smtpd {
+    /// Starts it with its Maildir at `mailbox` (a path not yet there:
+    /// Maildir makes its tmp/new/cur only then), and waits until it listens.
+    pub async fn start(port: u16, mailbox: &std::path::Path) -> Smtpd {
+        let child = std::process::Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(mailbox)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start aiosmtpd (pip install aiosmtpd)");
+        let server = Smtpd {
+            child,
+            mailbox: mailbox.to_path_buf(),
+        };
+        eventually("the SMTP server listens", || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        })
+        .await;
+        server
+    }
+
+    /// The messages received so far, as files.
+    pub fn received(&self) -> Vec<PathBuf> {
+        files(&self.mailbox.join("new"))
+    }
+}
+
+impl Drop for Smtpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The files in `dir` (none when it is not there), sorted.
+pub fn files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// An e-mail file as Python's e-mail parser reads it (independent of the
+/// code that wrote it): its subject, its recipients and its decoded body.
+pub fn parse_email(path: &std::path::Path) -> (String, String, String) {
+    let script = r#"
+import sys, email, email.policy
+m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=email.policy.default)
+print(m['subject']); print(m['to']); print(m.get_body().get_content(), end='')
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(path)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let mut lines = text.splitn(3, '\n');
+    let subject = lines.next().unwrap_or_default().to_string();
+    let to = lines.next().unwrap_or_default().to_string();
+    (subject, to, lines.next().unwrap_or_default().to_string())
+}

@@ -116,6 +116,8 @@ pub fn subscription_msg(s: &SubscriptionRecord, with_secret: bool) -> WebhookSub
         create_time: Some(timestamp(s.create_time)),
         update_time: Some(timestamp(s.update_time)),
         etag: etag(s.version),
+        units: s.unit_list(),
+        client: s.client.clone(),
     }
 }
 

@@ -13,12 +13,21 @@ use bti_runtime::peers::scheduling::Invitation;
 use chrono::Duration;
 
 use super::App;
+use super::access::AccessMemo;
 use super::mail::{Mailer, SendError};
 use crate::domain::kinds::{Channel, Kind};
 use crate::domain::retry::delay_with_jitter;
 use crate::domain::templates::{Rendered, render_custom};
 use crate::domain::*;
 use crate::store::Outcome;
+
+/// Why a delivery does not go out now.
+enum Why {
+    /// It never will (settled, read, muted, no access, ...).
+    Not(&'static str),
+    /// Access could not be asked: try again later.
+    Unknown,
+}
 
 /// What a delivery still goes out with.
 struct Wanted {
@@ -55,11 +64,26 @@ impl App {
             .await?;
         let mut sent = 0;
         let mut digests: BTreeMap<(String, String), Vec<Wanted>> = BTreeMap::new();
+        let mut memo = AccessMemo::default();
         for d in claimed {
-            let w = match self.still_wanted(d).await? {
+            let w = match self.still_wanted(d, &mut memo).await? {
                 Ok(w) => w,
-                Err((d, why)) => {
+                Err((d, Why::Not(why))) => {
                     self.finish(&d, ended(&d, DELIVERY_CANCELLED, why)).await?;
+                    continue;
+                }
+                // Consent or the directory out of reach: asked again later,
+                // on the schedule, never sent unasked.
+                Err((d, Why::Unknown)) => {
+                    let why = "access: try later";
+                    let outcome = match delay_with_jitter(d.attempts.max(0) as u32, jitter()) {
+                        Some(delay) => Outcome {
+                            due_time: self.now() + delay,
+                            ..ended(&d, DELIVERY_PENDING, why)
+                        },
+                        None => ended(&d, DELIVERY_FAILED, why),
+                    };
+                    self.finish(&d, outcome).await?;
                     continue;
                 }
             };
@@ -106,29 +130,37 @@ impl App {
     async fn still_wanted(
         &self,
         d: DeliveryRecord,
-    ) -> ApiResult<Result<Wanted, (DeliveryRecord, &'static str)>> {
+        memo: &mut AccessMemo,
+    ) -> ApiResult<Result<Wanted, (DeliveryRecord, Why)>> {
+        let not = |d, why| Ok(Err((d, Why::Not(why))));
         let Some(n) = self
             .store
             .get_notification(&d.tenant, &d.notification)
             .await?
         else {
-            return Ok(Err((d, "notification gone")));
+            return not(d, "notification gone");
         };
         if n.resolve_time.is_some() {
-            return Ok(Err((d, "settled")));
+            return not(d, "settled");
         }
         if n.state() == Some(State::Read) {
-            return Ok(Err((d, "already read")));
+            return not(d, "already read");
         }
         let Some(kind) = n.kind() else {
-            return Ok(Err((d, "unknown kind")));
+            return not(d, "unknown kind");
         };
         let prefs = self.store.get_preferences(&d.tenant, &d.recipient).await?;
         let Some(prefs) = prefs.filter(|p| !p.email_address.is_empty()) else {
-            return Ok(Err((d, "no address")));
+            return not(d, "no address");
         };
         if !prefs.rules().enabled(kind, Channel::Email) {
-            return Ok(Err((d, "muted")));
+            return not(d, "muted");
+        }
+        // Last, as it asks other services: may they still read the log?
+        match self.may_receive(&n, memo).await {
+            Ok(true) => {}
+            Ok(false) => return not(d, "no access"),
+            Err(_) => return Ok(Err((d, Why::Unknown))),
         }
         Ok(Ok(Wanted { d, n, kind, prefs }))
     }

@@ -9,7 +9,8 @@ use bti_runtime::events::OutboxEvent;
 
 use super::App;
 use crate::api::convert::kind_enum;
-use crate::domain::causes::{Intent, effects};
+use crate::domain::access::LogRecord;
+use crate::domain::causes::{Audience, Group, Intent, effects};
 use crate::domain::kinds::{Channel, eligible};
 use crate::domain::preferences::Decision;
 use crate::domain::*;
@@ -19,6 +20,9 @@ impl App {
     /// Handles one event; how many notifications it created (0 for a
     /// redelivery or an event that concerns no inbox).
     pub async fn on_event(&self, e: &EventEnvelope) -> ApiResult<usize> {
+        // The record of the log first: what the event itself tells is
+        // judged by the log as it now stands.
+        self.follow_log(e).await?;
         let fx = match effects(e) {
             Ok(fx) => fx,
             Err(err) => {
@@ -30,9 +34,19 @@ impl App {
         if fx.is_empty() {
             return Ok(0);
         }
+        let mut intents = fx.notify;
+        for g in fx.groups {
+            intents.extend(self.expand(g).await?);
+        }
+        let mut told = std::collections::BTreeSet::new();
         let mut created = Vec::new();
-        for intent in fx.notify {
-            if eligible(intent.role, intent.kind, intent.restricted) {
+        for intent in intents {
+            let key = (
+                intent.recipient.clone(),
+                intent.kind,
+                intent.resource.clone(),
+            );
+            if eligible(intent.role, intent.kind, intent.restricted) && told.insert(key) {
                 created.push(self.new_notification(intent).await?);
             }
         }
@@ -69,6 +83,41 @@ impl App {
         }
     }
 
+    /// Everyone a group intent is for, as the directory says now: a log's
+    /// child's guardians (none for a log this service has not seen opened),
+    /// a unit's present members.
+    async fn expand(&self, g: Group) -> ApiResult<Vec<Intent>> {
+        let recipients: Vec<String> = match &g.audience {
+            Audience::GuardiansOf(case_log) => {
+                match self.store.get_log(&g.intent.tenant, case_log).await? {
+                    Some(log) => self
+                        .directory
+                        .guardians(&log.subject)
+                        .await?
+                        .iter()
+                        .map(|p| person(p))
+                        .collect(),
+                    None => Vec::new(),
+                }
+            }
+            Audience::MembersOf(unit) => self
+                .directory
+                .members(unit)
+                .await?
+                .into_iter()
+                .filter(|m| !m.absent)
+                .map(|m| professional(&m.subject))
+                .collect(),
+        };
+        Ok(recipients
+            .into_iter()
+            .map(|recipient| Intent {
+                recipient,
+                ..g.intent.clone()
+            })
+            .collect())
+    }
+
     /// One webhook delivery per subscription that wants it, for each kind
     /// and resource among `created` (a meeting with five invitees is one).
     async fn webhook_deliveries(
@@ -80,6 +129,7 @@ impl App {
         let mut subs: std::collections::BTreeMap<String, Vec<SubscriptionRecord>> =
             Default::default();
         let mut out = Vec::new();
+        let mut logs = std::collections::BTreeMap::new();
         for c in created {
             let n = &c.notification;
             let Some(kind) = n.kind() else { continue };
@@ -90,7 +140,8 @@ impl App {
                 let live = self.store.live_subscriptions(&n.tenant).await?;
                 subs.insert(n.tenant.clone(), live);
             }
-            for s in subs[&n.tenant].iter().filter(|s| s.wants(kind)) {
+            let units = self.units_of(n, &mut logs).await?;
+            for s in subs[&n.tenant].iter().filter(|s| s.wants(kind, &units)) {
                 // A disabled endpoint's share is on record, to be replayed.
                 let (state, last_error) = if s.state == SUB_ACTIVE {
                     (WEBHOOK_PENDING, "")
@@ -117,6 +168,30 @@ impl App {
         Ok(out)
     }
 
+    /// The units a notification is about, for webhook filters: the unit an
+    /// offer, transfer or referral is to, and the owning and holding units
+    /// of the log it concerns (as this service knows the log now).
+    async fn units_of(
+        &self,
+        n: &NotificationRecord,
+        logs: &mut std::collections::BTreeMap<String, Option<LogRecord>>,
+    ) -> ApiResult<Vec<String>> {
+        let mut units = Vec::new();
+        if !n.via_unit.is_empty() {
+            units.push(n.via_unit.clone());
+        }
+        if !n.case_log.is_empty() {
+            if !logs.contains_key(&n.case_log) {
+                let log = self.store.get_log(&n.tenant, &n.case_log).await?;
+                logs.insert(n.case_log.clone(), log);
+            }
+            if let Some(log) = &logs[&n.case_log] {
+                units.extend([log.unit.clone(), log.holder_unit.clone()]);
+            }
+        }
+        Ok(units)
+    }
+
     /// The notification for `i`, in the inbox unless muted there, with an
     /// e-mail queued for when the recipient's preferences allow one.
     async fn new_notification(&self, i: Intent) -> ApiResult<NewNotification> {
@@ -141,6 +216,8 @@ impl App {
             create_time: now,
             update_time: now,
             version: 1,
+            case_log: i.case_log,
+            via_unit: i.via_unit,
         };
         let has_address = prefs.as_ref().is_some_and(|p| !p.email_address.is_empty());
         let email = channel_str(Channel::Email);

@@ -15,6 +15,9 @@ use super::App;
 use crate::api::convert::notification_msg;
 use crate::domain::*;
 
+/// How many unread notifications an unread count judges one by one.
+const COUNT_LIMIT: i64 = 1000;
+
 /// The states asked for; none means everything still in the inbox.
 fn states(r: &ListNotificationsRequest) -> ApiResult<Vec<State>> {
     if r.states.is_empty() {
@@ -69,7 +72,13 @@ impl Watch {
                     if let Some(last) = rows.last() {
                         self.after = last.id.clone();
                     }
-                    self.queue.extend(rows);
+                    match self.app.visible(rows).await {
+                        Ok(rows) => self.queue.extend(rows),
+                        Err(e) => {
+                            self.failed = true;
+                            return Some((Err(e), self));
+                        }
+                    }
                 }
                 // Said once, then the stream ends; the client watches anew.
                 Err(e) => {
@@ -103,6 +112,8 @@ impl App {
             .list_notifications(&tenant, &recipient, &states, &before, limit + 1)
             .await?;
         let (rows, next_page_token) = paginate(rows, limit, |n| n.id.clone(), &query);
+        // What they may no longer read is not shown (a page may be short).
+        let rows = self.visible(rows).await?;
         Ok(ListNotificationsResponse {
             notifications: rows.iter().map(notification_msg).collect(),
             next_page_token,
@@ -149,8 +160,22 @@ impl App {
     ) -> ApiResult<CountUnreadNotificationsResponse> {
         let tenant = TenantName::parse("parent", &r.parent)?.tenant;
         let (recipient, _) = recipient_of(p, &tenant)?;
+        // Counted as listed: only what they may still read.
+        let unread = [State::Unread, State::Seen];
+        let total = self.store.count_unread(&tenant, &recipient).await?;
+        let rows = self
+            .store
+            .list_notifications(
+                &tenant,
+                &recipient,
+                &unread,
+                "",
+                total.clamp(0, COUNT_LIMIT),
+            )
+            .await?;
+        let hidden = rows.len() - self.visible(rows.clone()).await?.len();
         Ok(CountUnreadNotificationsResponse {
-            unread_count: self.store.count_unread(&tenant, &recipient).await?,
+            unread_count: total - hidden as i64,
         })
     }
 

@@ -2,11 +2,14 @@
 //! named after it, taking the caller and the request message; the event
 //! consumer and the e-mail worker. The rules are pure, in `domain`.
 
+mod access;
 mod deliveries;
 mod events;
 mod inbox;
+mod logs;
 pub mod mail;
 mod preferences;
+mod resolver;
 mod templates;
 mod webhook_sender;
 mod webhooks;
@@ -36,6 +39,10 @@ pub struct App {
     mailer: Option<Arc<mail::Mailer>>,
     /// Where meeting e-mails get their invitation's calendar, when configured.
     scheduling: Option<bti_runtime::peers::Scheduling>,
+    /// Asked at send time whether a unit may still read a child's log.
+    consent: bti_runtime::peers::ConsentChecker,
+    /// Guardians, unit members and leaders.
+    directory: bti_runtime::peers::Directory,
     /// Webhook client: no redirects followed, bounded per attempt.
     http: reqwest::Client,
     /// Woken when this replica creates notifications, for watches.
@@ -43,6 +50,7 @@ pub struct App {
 }
 
 impl App {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn NotificationStore>,
         outbox: OutboxSignal,
@@ -50,9 +58,15 @@ impl App {
         cfg: NotificationConfig,
         mailer: Option<mail::Mailer>,
         scheduling: Option<bti_runtime::peers::Scheduling>,
+        consent: bti_runtime::peers::ConsentChecker,
+        directory: bti_runtime::peers::Directory,
     ) -> Self {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // The addresses checked are the addresses connected to.
+            .dns_resolver(Arc::new(resolver::PolicyResolver {
+                allow_private: cfg.webhooks.allow_private,
+            }))
             .timeout(std::time::Duration::from_millis(
                 cfg.webhooks.timeout_ms.max(100),
             ))
@@ -68,6 +82,8 @@ impl App {
             templates: Arc::new(Templates::default()),
             mailer: mailer.map(Arc::new),
             scheduling,
+            consent,
+            directory,
         }
     }
 
@@ -111,7 +127,14 @@ impl App {
             .get_notification(&n.tenant, &n.notification)
             .await?
         {
-            Some(rec) if rec.recipient == recipient => Ok(rec),
+            Some(rec)
+                if rec.recipient == recipient
+                    && self
+                        .may_receive(&rec, &mut access::AccessMemo::default())
+                        .await? =>
+            {
+                Ok(rec)
+            }
             _ => Err(ApiError::NotFound(name.to_string())),
         }
     }

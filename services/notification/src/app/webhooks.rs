@@ -80,6 +80,25 @@ impl App {
                 None => v.add(format!("webhook_subscription.kinds[{i}]"), "must be a kind"),
             }
         }
+        let prefix = format!("tenants/{tenant}/units/");
+        for (i, u) in msg.units.iter().enumerate() {
+            let id = u.strip_prefix(&prefix).unwrap_or_default();
+            if id.is_empty() || id.contains('/') || u.len() > 200 {
+                v.add(
+                    format!("webhook_subscription.units[{i}]"),
+                    "must be a unit of this municipality (tenants/{tenant}/units/{unit})",
+                );
+            }
+        }
+        let client = msg.client.strip_prefix("clients/").unwrap_or_default();
+        if !msg.client.is_empty()
+            && (client.is_empty() || client.contains('/') || client.len() > 200)
+        {
+            v.add(
+                "webhook_subscription.client",
+                "must be a gateway client (clients/{client})",
+            );
+        }
         v.finish()?;
         let now = self.now();
         let mut s = SubscriptionRecord {
@@ -95,8 +114,11 @@ impl App {
             create_time: now,
             update_time: now,
             version: 1,
+            units: "[]".into(),
+            client: msg.client.clone(),
         };
         s.set_kinds(&kinds);
+        s.set_units(&msg.units);
         let s = self.store.create_subscription(&s, &idem).await?;
         Ok(subscription_msg(&s, true))
     }

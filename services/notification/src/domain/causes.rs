@@ -2,6 +2,7 @@
 //! which earlier notifications it settles. Pure: decoding and mapping only.
 
 use bti_proto::caselog::{self, HandoverState, TransferState};
+use bti_proto::gateway;
 use bti_proto::scheduling;
 use bti_proto::types::{EventEnvelope, Recipient};
 use prost::{Message, Name};
@@ -23,6 +24,29 @@ pub struct Intent {
     pub cause: String,
     /// A restricted referral is never told to a guardian.
     pub restricted: bool,
+    /// The relay log it concerns (empty: none), whose access decides
+    /// whether it still goes out.
+    pub case_log: String,
+    /// The unit an offer or transfer was made to (the recipient's standing
+    /// while it is open).
+    pub via_unit: String,
+}
+
+/// Who a group intent is for, resolved by the application (the directory
+/// knows them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// The guardians with parental responsibility of the log's child.
+    GuardiansOf(String),
+    /// The present members of a unit.
+    MembersOf(String),
+}
+
+/// Someone to tell, each of a group: `intent` with the recipient left empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub audience: Audience,
+    pub intent: Intent,
 }
 
 /// Notifications this event settles: of `kinds` caused by `cause`, or, when
@@ -39,12 +63,13 @@ pub struct Resolve {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Effects {
     pub notify: Vec<Intent>,
+    pub groups: Vec<Group>,
     pub resolve: Vec<Resolve>,
 }
 
 impl Effects {
     pub fn is_empty(&self) -> bool {
-        self.notify.is_empty() && self.resolve.is_empty()
+        self.notify.is_empty() && self.groups.is_empty() && self.resolve.is_empty()
     }
 }
 
@@ -57,9 +82,9 @@ fn tenant_of(name: &str, e: &EventEnvelope) -> String {
         .to_string()
 }
 
-/// `tenants/{t}/caseLogs/{l}` of a resource under a log.
+/// `tenants/{t}/caseLogs/{l}` of a resource under a log, else empty.
 fn case_log_of(name: &str) -> String {
-    name.split('/').take(4).collect::<Vec<_>>().join("/")
+    super::access::case_log_of(name).unwrap_or_default()
 }
 
 fn decode<M: Message + Default>(e: &EventEnvelope) -> Result<M, prost::DecodeError> {
@@ -99,21 +124,76 @@ impl Builder<'_> {
         cause: &str,
         restricted: bool,
     ) {
-        let Some((recipient, role)) = recipient else {
-            return;
-        };
-        if resource.is_empty() {
-            return;
+        if let Some(mut i) = self.intent(kind, resource, cause, &case_log_of(resource)) {
+            let Some((recipient, role)) = recipient else {
+                return;
+            };
+            i.recipient = recipient;
+            i.role = role;
+            i.restricted = restricted;
+            self.fx.notify.push(i);
         }
-        self.fx.notify.push(Intent {
+    }
+
+    /// Tells of something in (or about) the log `case_log`: a meeting names
+    /// its log, which its name does not show.
+    fn tell_in(
+        &mut self,
+        recipient: Option<(String, Role)>,
+        kind: Kind,
+        resource: &str,
+        case_log: &str,
+    ) {
+        if let (Some((recipient, role)), Some(mut i)) =
+            (recipient, self.intent(kind, resource, resource, case_log))
+        {
+            i.recipient = recipient;
+            i.role = role;
+            self.fx.notify.push(i);
+        }
+    }
+
+    /// An intent for nobody yet; `None` without a resource.
+    fn intent(&self, kind: Kind, resource: &str, cause: &str, case_log: &str) -> Option<Intent> {
+        (!resource.is_empty()).then(|| Intent {
             tenant: tenant_of(resource, self.e),
-            recipient,
-            role,
+            recipient: String::new(),
+            role: Role::Professional,
             kind,
             resource: resource.into(),
             cause: cause.into(),
-            restricted,
-        });
+            restricted: false,
+            case_log: case_log.into(),
+            via_unit: String::new(),
+        })
+    }
+
+    /// A professional offered something for `unit` (a baton, a transfer).
+    fn offer(&mut self, subject: &str, unit: &str, kind: Kind, resource: &str) {
+        if subject.is_empty() {
+            return;
+        }
+        if let Some(mut i) = self.intent(kind, resource, resource, &case_log_of(resource)) {
+            i.recipient = professional(subject);
+            i.via_unit = unit.into();
+            self.fx.notify.push(i);
+        }
+    }
+
+    /// Everyone of `audience`, told as `role`.
+    fn tell_group(
+        &mut self,
+        audience: Audience,
+        role: Role,
+        kind: Kind,
+        resource: &str,
+        via_unit: &str,
+    ) {
+        if let Some(mut intent) = self.intent(kind, resource, resource, &case_log_of(resource)) {
+            intent.role = role;
+            intent.via_unit = via_unit.into();
+            self.fx.groups.push(Group { audience, intent });
+        }
     }
 
     fn professional(&mut self, subject: &str, kind: Kind, resource: &str, cause: &str) {
@@ -154,10 +234,10 @@ pub fn effects(e: &EventEnvelope) -> Result<Effects, prost::DecodeError> {
     };
     if is::<caselog::HandoverOffered>(e) {
         let m: caselog::HandoverOffered = decode(e)?;
-        b.professional(
+        b.offer(
             &m.to_professional,
+            &m.to_unit,
             Kind::HandoverOffered,
-            &m.handover,
             &m.handover,
         );
     } else if is::<caselog::HandoverDecided>(e) {
@@ -176,22 +256,35 @@ pub fn effects(e: &EventEnvelope) -> Result<Effects, prost::DecodeError> {
         let m: caselog::BatonPassed = decode(e)?;
         // Accepting an offer needs no telling; a leader's reassignment does.
         if m.reassigned {
-            b.professional(
+            b.offer(
                 &m.to_professional,
+                &m.to_unit,
                 Kind::HandoverOffered,
-                &m.case_log,
                 &m.case_log,
             );
         }
     } else if is::<caselog::TransferChanged>(e) {
         let m: caselog::TransferChanged = decode(e)?;
         match m.state() {
-            TransferState::Pending => b.professional(
-                &m.to_professional,
-                Kind::TransferToUnit,
-                &m.transfer,
-                &m.transfer,
-            ),
+            // The one offered it, and the rest of the unit it is to.
+            TransferState::Pending => {
+                b.offer(
+                    &m.to_professional,
+                    &m.to_unit,
+                    Kind::TransferToUnit,
+                    &m.transfer,
+                );
+                if !m.to_unit.is_empty() {
+                    let members = Audience::MembersOf(m.to_unit.clone());
+                    b.tell_group(
+                        members,
+                        Role::Professional,
+                        Kind::TransferToUnit,
+                        &m.transfer,
+                        &m.to_unit,
+                    );
+                }
+            }
             _ => b.settle(&m.transfer, &[Kind::TransferToUnit]),
         }
     } else if is::<caselog::CaseLogClosed>(e) {
@@ -210,24 +303,60 @@ pub fn effects(e: &EventEnvelope) -> Result<Effects, prost::DecodeError> {
         let r = (!m.holder.is_empty()).then(|| (professional(&m.holder), Role::Professional));
         let referral = m.attached_referral.as_str();
         b.tell_restricted(r, Kind::ReferralAttached, referral, referral, m.restricted);
+    } else if is::<caselog::EntryAppended>(e) {
+        let m: caselog::EntryAppended = decode(e)?;
+        // Guardians hear that something new is in their child's log; the
+        // professionals wrote it.
+        let log = case_log_of(&m.entry);
+        if !log.is_empty() {
+            b.tell_group(
+                Audience::GuardiansOf(log),
+                Role::Guardian,
+                Kind::EntryAdded,
+                &m.entry,
+                "",
+            );
+        }
+    } else if is::<gateway::ReferralAssigned>(e) {
+        let m: gateway::ReferralAssigned = decode(e)?;
+        if !m.unit.is_empty() {
+            let members = Audience::MembersOf(m.unit.clone());
+            b.tell_group(
+                members,
+                Role::Professional,
+                Kind::ReferralAssigned,
+                &m.referral,
+                &m.unit,
+            );
+        }
     } else if is::<scheduling::MeetingScheduled>(e) {
         let m: scheduling::MeetingScheduled = decode(e)?;
         for r in &m.recipients {
-            b.tell(recipient(r), Kind::MeetingInvited, &m.meeting, &m.meeting);
+            b.tell_in(recipient(r), Kind::MeetingInvited, &m.meeting, &m.case_log);
         }
     } else if is::<scheduling::MeetingChanged>(e) {
         let m: scheduling::MeetingChanged = decode(e)?;
         for r in &m.recipients {
-            b.tell(recipient(r), Kind::MeetingChanged, &m.meeting, &m.meeting);
+            b.tell_in(recipient(r), Kind::MeetingChanged, &m.meeting, &m.case_log);
         }
         for r in &m.removed {
-            b.tell(recipient(r), Kind::MeetingCancelled, &m.meeting, &m.meeting);
+            b.tell_in(
+                recipient(r),
+                Kind::MeetingCancelled,
+                &m.meeting,
+                &m.case_log,
+            );
         }
     } else if is::<scheduling::MeetingCancelled>(e) {
         let m: scheduling::MeetingCancelled = decode(e)?;
         b.settle(&m.meeting, Kind::MeetingCancelled.settles());
         for r in &m.recipients {
-            b.tell(recipient(r), Kind::MeetingCancelled, &m.meeting, &m.meeting);
+            b.tell_in(
+                recipient(r),
+                Kind::MeetingCancelled,
+                &m.meeting,
+                &m.case_log,
+            );
         }
     } else if is::<scheduling::DeadlineReminderDue>(e) {
         let m: scheduling::DeadlineReminderDue = decode(e)?;

@@ -3,6 +3,7 @@
 //! preferences, the webhook retry schedule, Standard Webhooks signing and the
 //! webhook URL policy.
 
+pub mod access;
 pub mod causes;
 pub mod kinds;
 pub mod preferences;

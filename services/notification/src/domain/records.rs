@@ -103,6 +103,10 @@ pub struct NotificationRecord {
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
     pub version: i64,
+    /// The relay log it concerns; empty when none (a unit's own meeting).
+    pub case_log: String,
+    /// The unit an offer or transfer was made to the recipient for.
+    pub via_unit: String,
 }
 
 impl NotificationRecord {

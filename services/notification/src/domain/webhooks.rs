@@ -38,6 +38,10 @@ pub struct SubscriptionRecord {
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
     pub version: i64,
+    /// JSON array of unit names; empty for all.
+    pub units: String,
+    /// The gateway client whose system it is (`clients/{client}`), or empty.
+    pub client: String,
 }
 
 impl SubscriptionRecord {
@@ -57,11 +61,25 @@ impl SubscriptionRecord {
         self.kinds = serde_json::to_string(&raw).expect("strings serialize");
     }
 
-    /// Whether it wants notifications of `kind` (a disabled one too: what
-    /// it misses is recorded for a replay).
-    pub fn wants(&self, kind: Kind) -> bool {
+    pub fn unit_list(&self) -> Vec<String> {
+        serde_json::from_str(&self.units).unwrap_or_default()
+    }
+
+    pub fn set_units(&mut self, units: &[String]) {
+        let mut raw = units.to_vec();
+        raw.sort();
+        raw.dedup();
+        self.units = serde_json::to_string(&raw).expect("strings serialize");
+    }
+
+    /// Whether it wants a notification of `kind` about `units` (a disabled
+    /// one too: what it misses is recorded for a replay).
+    pub fn wants(&self, kind: Kind, units: &[String]) -> bool {
         let kinds = self.kind_list();
-        self.state != SUB_DELETED && (kinds.is_empty() || kinds.contains(&kind))
+        let filter = self.unit_list();
+        self.state != SUB_DELETED
+            && (kinds.is_empty() || kinds.contains(&kind))
+            && (filter.is_empty() || units.iter().any(|u| filter.contains(u)))
     }
 
     pub fn secrets(&self) -> Secrets {
@@ -126,10 +144,9 @@ pub fn payload(kind: Kind, tenant: &str, resource: &str, at: DateTime<Utc>) -> S
 mod tests {
     use super::*;
 
-    #[test]
-    fn kinds_filter_and_state() {
+    fn sub() -> SubscriptionRecord {
         let t = Utc::now();
-        let mut s = SubscriptionRecord {
+        SubscriptionRecord {
             tenant: "4201".into(),
             id: "s".into(),
             uri: "https://x.example/h".into(),
@@ -142,13 +159,36 @@ mod tests {
             create_time: t,
             update_time: t,
             version: 1,
-        };
-        assert!(s.wants(Kind::EntryAdded));
+            units: "[]".into(),
+            client: String::new(),
+        }
+    }
+
+    #[test]
+    fn kinds_filter_and_state() {
+        let mut s = sub();
+        assert!(s.wants(Kind::EntryAdded, &[]));
         s.set_kinds(&[Kind::HandoverOffered, Kind::HandoverOffered]);
         assert_eq!(s.kinds, r#"["handover.offered"]"#);
-        assert!(s.wants(Kind::HandoverOffered) && !s.wants(Kind::EntryAdded));
+        assert!(s.wants(Kind::HandoverOffered, &[]) && !s.wants(Kind::EntryAdded, &[]));
         s.state = SUB_DELETED.into();
-        assert!(!s.wants(Kind::HandoverOffered));
+        assert!(!s.wants(Kind::HandoverOffered, &[]));
+    }
+
+    #[test]
+    fn units_filter() {
+        let mut s = sub();
+        let school = "tenants/4201/units/school".to_string();
+        let nurse = "tenants/4201/units/nurse".to_string();
+        assert!(s.wants(Kind::EntryAdded, std::slice::from_ref(&school)));
+        s.set_units(&[school.clone(), school.clone()]);
+        assert_eq!(s.unit_list(), std::slice::from_ref(&school));
+        assert!(s.wants(Kind::EntryAdded, &[nurse.clone(), school]));
+        assert!(!s.wants(Kind::EntryAdded, &[nurse]));
+        assert!(
+            !s.wants(Kind::EntryAdded, &[]),
+            "about no unit: not for a unit's system"
+        );
     }
 
     #[test]

@@ -7,12 +7,14 @@ use bti_runtime::db::{Db, Migrations};
 use bti_runtime::events::OutboxEvent;
 use chrono::{DateTime, Utc};
 
+use crate::domain::access::{LogParticipantRecord, LogRecord};
 use crate::domain::{
     AttemptRecord, DeliveryRecord, NotificationRecord, PreferencesRecord, SubscriptionRecord,
     TemplateRecord, WebhookDeliveryRecord,
 };
 use bti_runtime::db::Idem;
 
+mod logs_sql;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -80,7 +82,7 @@ pub enum Endpoint {
 }
 
 #[async_trait]
-pub trait NotificationStore: WebhookStore + Send + Sync {
+pub trait NotificationStore: WebhookStore + LogStore + Send + Sync {
     /// Handles event `event_id` once: records it, creates `created` with
     /// their deliveries, queues `webhooks` and archives what `settled`
     /// names, in one transaction with their events. False (and nothing
@@ -165,6 +167,22 @@ pub trait NotificationStore: WebhookStore + Send + Sync {
         tenant: &str,
         notification: &str,
     ) -> ApiResult<Vec<DeliveryRecord>>;
+}
+
+/// What the relay log's events say about each log: its subject, units,
+/// holder and participants (upserts, so a redelivered event changes
+/// nothing).
+#[async_trait]
+pub trait LogStore: Send + Sync {
+    async fn put_log(&self, log: &LogRecord) -> ApiResult<()>;
+    async fn get_log(&self, tenant: &str, case_log: &str) -> ApiResult<Option<LogRecord>>;
+    async fn put_log_participant(&self, p: &LogParticipantRecord) -> ApiResult<()>;
+    /// Removed ones included, by participant id.
+    async fn log_participants(
+        &self,
+        tenant: &str,
+        case_log: &str,
+    ) -> ApiResult<Vec<LogParticipantRecord>>;
 }
 
 /// Webhook subscriptions and their delivery queue.

@@ -21,3 +21,4 @@ impl PgStore {
 // Replicas claim disjoint deliveries: a row another claim has locked is skipped.
 super::sql::notification_sql_store!(PgStore, sqlx::Postgres, " FOR UPDATE SKIP LOCKED");
 super::webhooks_sql::webhook_sql_store!(PgStore, sqlx::Postgres, " FOR UPDATE SKIP LOCKED");
+super::logs_sql::log_sql_store!(PgStore, sqlx::Postgres);

@@ -17,8 +17,8 @@ macro_rules! notification_sql_store {
             async fn insert_notification(tx: &mut Tx, n: &NotificationRecord) -> ApiResult<()> {
                 sqlx::query(
                     "INSERT INTO notifications (tenant, id, recipient, kind, resource, link, cause, state, \
-                     resolve_time, create_time, update_time, version) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     resolve_time, create_time, update_time, version, case_log, via_unit) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 )
                 .bind(&n.tenant)
                 .bind(&n.id)
@@ -32,6 +32,8 @@ macro_rules! notification_sql_store {
                 .bind(n.create_time)
                 .bind(n.update_time)
                 .bind(n.version)
+                .bind(&n.case_log)
+                .bind(&n.via_unit)
                 .execute(&mut **tx)
                 .await?;
                 Ok(())

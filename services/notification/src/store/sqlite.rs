@@ -21,3 +21,4 @@ impl SqliteStore {
 // BEGIN IMMEDIATE already serializes claims; SQLite has no row locks.
 super::sql::notification_sql_store!(SqliteStore, sqlx::Sqlite, "");
 super::webhooks_sql::webhook_sql_store!(SqliteStore, sqlx::Sqlite, "");
+super::logs_sql::log_sql_store!(SqliteStore, sqlx::Sqlite);

@@ -64,8 +64,8 @@ macro_rules! webhook_sql_store {
                     }
                     sqlx::query(
                         "INSERT INTO webhook_subscriptions (tenant, id, uri, kinds, state, secret, previous_secret, \
-                         previous_until, failing_since, create_time, update_time, version) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                         previous_until, failing_since, create_time, update_time, version, units, client) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                     )
                     .bind(&s.tenant)
                     .bind(&s.id)
@@ -79,6 +79,8 @@ macro_rules! webhook_sql_store {
                     .bind(s.create_time)
                     .bind(s.update_time)
                     .bind(s.version)
+                    .bind(&s.units)
+                    .bind(&s.client)
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| write_error(e, &name))?;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod peers;
+
 use bti_proto::notification::notification_service_client::NotificationServiceClient;
 use bti_proto::notification::*;
 use bti_runtime::auth::{Claims, Role, personas};
@@ -15,12 +17,17 @@ use tonic::transport::Channel;
 pub const T: &str = "4201";
 pub const UNIT: &str = "tenants/4201/units/school";
 pub const H: &str = "tenants/4201/caseLogs/log1/handovers/h1";
+pub const LOG: &str = "tenants/4201/caseLogs/log1";
+/// The child of `LOG` (an opaque directory name).
+pub const CHILD: &str = "tenants/4201/persons/child1";
 
 pub struct Fx {
     pub server: TestHost,
     pub client: NotificationServiceClient<Channel>,
     pub app: bti_notification::App,
     pub db: TestDb,
+    /// What the faked consent and directory answer.
+    pub peers: peers::Peers,
 }
 
 pub fn employee(subject: &str) -> Claims {
@@ -40,19 +47,46 @@ impl Fx {
             options.clock = c;
         }
         let mut app = None;
+        let fakes = peers::Peers::default();
         let server = TestHost::start_with(options, |host| {
             let (service, a) =
                 bti_notification::build(&host.wiring("notification", db.db.clone()))?;
             app = Some(a);
-            Ok(vec![service])
+            Ok(vec![
+                service
+                    .serve(fakes.consent_server())
+                    .serve(fakes.directory_server()),
+            ])
         })
         .await;
-        Fx {
+        let fx = Fx {
             client: NotificationServiceClient::new(server.channel.clone()),
             app: app.expect("built"),
             server,
             db,
-        }
+            peers: fakes,
+        };
+        // The log the fixtures' offers are about: held by p1 at the school,
+        // whose consent covers it; p1 and p2 work there.
+        fx.peers.cover(CHILD, UNIT);
+        fx.peers.member(UNIT, "p1", false, false);
+        fx.peers.member(UNIT, "p2", false, false);
+        fx.apply(&bti_proto::caselog::CaseLogOpened {
+            case_log: LOG.into(),
+            subject: CHILD.into(),
+            unit: UNIT.into(),
+            holder: "p1".into(),
+            holder_unit: UNIT.into(),
+            ..Default::default()
+        })
+        .await;
+        fx
+    }
+
+    /// Hands `payload` to the consumer directly, as the bus would.
+    pub async fn apply<M: prost::Name>(&self, payload: &M) -> usize {
+        let envelope = OutboxEvent::new("//bti.no/caselog", "s", T, payload).envelope();
+        self.app.on_event(&envelope).await.expect("event handled")
     }
 
     /// Publishes `payload` as an event of `source` (again and again until

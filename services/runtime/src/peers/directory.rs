@@ -7,7 +7,7 @@ use crate::{ApiError, ApiResult};
 use bti_proto::directory::directory_service_client::DirectoryServiceClient;
 use bti_proto::directory::{
     GetPersonRequest, GetTenantRequest, GetUnitRequest, ListGuardianshipsRequest,
-    ListMembersRequest, LookupPersonRequest, PersonKind, UnitType,
+    ListMembersRequest, LookupPersonRequest, MemberRole, PersonKind, UnitType,
 };
 use chrono::NaiveDate;
 use tonic::Code;
@@ -37,6 +37,15 @@ pub struct SubjectFacts {
 pub struct UnitFacts {
     pub display_name: String,
     pub unit_type: UnitType,
+}
+
+/// One of a unit's staff, as the directory lists them (no display name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberFacts {
+    /// The identity-provider subject.
+    pub subject: String,
+    pub leader: bool,
+    pub absent: bool,
 }
 
 type Client = DirectoryServiceClient<InterceptedService<Channel, ServiceCredentials>>;
@@ -144,6 +153,17 @@ impl Directory {
     /// Whether `subject` is on `unit`'s staff list marked absent; `None` when
     /// they are not on it.
     pub async fn member_absent(&self, unit: &str, subject: &str) -> ApiResult<Option<bool>> {
+        Ok(self
+            .members(unit)
+            .await?
+            .into_iter()
+            .find(|m| m.subject == subject)
+            .map(|m| m.absent))
+    }
+
+    /// `unit`'s staff list (every page), subjects and roles only.
+    pub async fn members(&self, unit: &str) -> ApiResult<Vec<MemberFacts>> {
+        let mut out = Vec::new();
         let mut page_token = String::new();
         loop {
             let page = self
@@ -160,11 +180,13 @@ impl Directory {
                     _ => unavailable(s),
                 })?
                 .into_inner();
-            if let Some(m) = page.members.iter().find(|m| m.subject == subject) {
-                return Ok(Some(m.absent));
-            }
+            out.extend(page.members.into_iter().map(|m| MemberFacts {
+                leader: m.role == MemberRole::UnitLeader as i32,
+                subject: m.subject,
+                absent: m.absent,
+            }));
             if page.next_page_token.is_empty() {
-                return Ok(None);
+                return Ok(out);
             }
             page_token = page.next_page_token;
         }

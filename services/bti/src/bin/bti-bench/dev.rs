@@ -153,7 +153,8 @@ pub async fn run(
     }
     let (after, peak) = rss(pid)?;
     println!(
-        "RSS: idle {idle:.1} MiB (before any call), {after:.1} MiB after the load, peak {peak:.1} MiB"
+        "RSS: idle {idle:.1} MiB (anonymous {idle_anon:.1}), after the load {after:.1} MiB (anonymous {:.1}), peak {peak:.1} MiB",
+        anonymous(pid)
     );
     stop(server)?;
     Ok(())

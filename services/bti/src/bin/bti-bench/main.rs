@@ -12,13 +12,17 @@
 //!   cargo build --release -p bti --bins
 //!   ./target/release/bti-bench --postgres postgres://postgres@127.0.0.1:5432/test
 
+#[path = "../shared/mod.rs"]
+mod bench_common;
 mod dev;
 mod drive;
 mod raw;
 mod seed;
 
+pub use bench_common::{Proc as Server, free_port, wait_ready_every as wait_ready};
+
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,7 +31,6 @@ use bti_proto::caselog::case_log_service_client::CaseLogServiceClient;
 use bti_runtime::auth::LocalIssuer;
 use bti_runtime::db::{Db, Migrations};
 use clap::Parser;
-use tonic::transport::Channel;
 
 use drive::{Figures, Path, Spread, Tokens};
 
@@ -63,47 +66,6 @@ struct Args {
     /// Keep the PostgreSQL databases afterwards (their names are printed).
     #[arg(long)]
     keep: bool,
-}
-
-pub struct Server(pub Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Polls the health service of `addr` until it reports SERVING.
-pub async fn wait_ready(addr: &str, poll: Duration) -> anyhow::Result<Channel> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(ch) = Channel::from_shared(format!("http://{addr}"))?
-            .connect()
-            .await
-        {
-            let ok = tonic_health::pb::health_client::HealthClient::new(ch.clone())
-                .check(tonic_health::pb::HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await
-                .map(|r| r.into_inner().status == 1)
-                .unwrap_or(false);
-            if ok {
-                return Ok(ch);
-            }
-        }
-        anyhow::ensure!(Instant::now() < deadline, "{addr} did not become ready");
-        tokio::time::sleep(poll).await;
-    }
 }
 
 /// CPU seconds (user + system) `pid` has used so far.
