@@ -317,7 +317,8 @@ async fn measure_serve(
                 .env("BTI_CONFIG", &config)
                 .env("BTI__LISTEN", &addrs[i])
                 .env("BTI__DATABASE__URL", url(i))
-                .env("BTI__DATABASE__MAX_CONNECTIONS", "32")
+                // PostgreSQL's 100 connections are shared with pgbench's 64.
+                .env("BTI__DATABASE__MAX_CONNECTIONS", ["4", "8", "16"][i])
                 .env("BTI__PEERS__DIRECTORY", format!("http://{}", addrs[0]))
                 .env("BTI__PEERS__CONSENT", format!("http://{}", addrs[1]))
                 .stdout(Stdio::null())
