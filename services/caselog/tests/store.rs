@@ -200,6 +200,58 @@ bti_runtime::backend_tests! {
         assert_eq!(outbox_types(&db).await.len(), 1);
     }
 
+    async fn an_entry_commits_with_its_touch_access_row_and_event_or_none_of_them(db) {
+        // CreateEntry's shape of work (PostgreSQL writes it as one statement).
+        let s = open(&db).await;
+        create(&s, "c1", "tenants/4201/persons/p1").await;
+        let later = now() + chrono::Duration::hours(1);
+        let append = |e: EntryRecord, idem: Option<(String, Idem, String)>| Work {
+            idem,
+            ops: vec![Op::Touch { tenant: "4201".into(), id: "c1".into(), at: later }, Op::InsertEntry(e)],
+            access: vec![access("c1", "ACCESS_ACTION_CREATE")],
+            events: vec![event()],
+        };
+        let activity = async || s.context("4201", "c1").await.unwrap().unwrap().log.last_activity_time;
+        let before = activity().await;
+        let latest = async || s.entries("4201", "c1", "", 10, Order::Newest, &access("c1", "ACCESS_ACTION_READ")).await.unwrap();
+
+        let first = entry("c1", "first", "");
+        assert_eq!(s.apply(append(first.clone(), None)).await.unwrap(), Claim::New);
+        assert_eq!(latest().await.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), [first.id.as_str()]);
+        assert_eq!(activity().await, later, "the log is touched");
+        assert_eq!(outbox_types(&db).await.len(), 2);
+        let accessed = access_count(&s, "c1").await;
+
+        // A correction of an entry the log does not have writes nothing at all.
+        s.apply(Work { ops: vec![Op::Touch { tenant: "4201".into(), id: "c1".into(), at: before }], ..Default::default() }).await.unwrap();
+        let err = s.apply(append(entry("c1", "bad", "no-such-entry"), None)).await.unwrap_err();
+        assert!(matches!(err, ApiError::InvalidArgument(_)), "{err:?}");
+        assert_eq!(activity().await, before, "a refused entry does not touch the log");
+        assert_eq!(outbox_types(&db).await.len(), 2);
+        // Only the count's own read row was added since.
+        assert_eq!(access_count(&s, "c1").await, accessed + 1);
+
+        // A correction of one it has goes in, and a key claimed once replays.
+        let key = ("CreateEntry".to_string(), Idem { request_id: Some("r1".into()), fingerprint: "f".into() }, String::from("e-fix"));
+        let fix = entry("c1", "fix", &first.id);
+        assert_eq!(s.apply(append(fix.clone(), Some(key.clone()))).await.unwrap(), Claim::New);
+        assert_eq!(s.apply(append(entry("c1", "again", &first.id), Some(key))).await.unwrap(), Claim::Replay("e-fix".into()));
+        assert_eq!(latest().await.len(), 2, "the replay added no entry");
+        assert_eq!(outbox_types(&db).await.len(), 3);
+
+        // A refused keyed write keeps no key: the retry is a new write.
+        let mut closed = log("c1", "tenants/4201/persons/p1");
+        closed.state = "CASE_LOG_STATE_CLOSED".into();
+        closed.close_reason = "CLOSE_REASON_CONCERN_RESOLVED".into();
+        s.apply(Work { ops: vec![Op::UpdateCaseLog(closed)], ..Default::default() }).await.unwrap();
+        let key = ("CreateEntry".to_string(), Idem { request_id: Some("r2".into()), fingerprint: "f".into() }, String::from("e-late"));
+        let err = s.apply(append(entry("c1", "late", ""), Some(key.clone()))).await.unwrap_err();
+        assert!(matches!(err, ApiError::FailedPrecondition { reason: "CASE_LOG_CLOSED", .. }), "{err:?}");
+        assert_eq!(s.replayed("CreateEntry", &key.1).await.unwrap(), None, "no key kept");
+        assert_eq!(latest().await.len(), 2);
+        assert_eq!(outbox_types(&db).await.len(), 3);
+    }
+
     async fn reads_log_themselves_in_the_same_transaction(db) {
         let s = open(&db).await;
         create(&s, "c1", "tenants/4201/persons/p1").await;

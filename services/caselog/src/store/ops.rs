@@ -13,6 +13,59 @@ macro_rules! caselog_ops {
 
         pub(super) type Tx = sqlx::Transaction<'static, $db>;
 
+        type QueryAs<'q, O> = sqlx::query::QueryAs<'q, $db, O, <$db as sqlx::Database>::Arguments>;
+
+        /// The access log's columns, in the order [`bind_access`] binds them.
+        pub(super) const ACCESS_COLUMNS: &str = "tenant, case_log, id, actor, acting_as, unit, resource, action, \
+            purpose, basis, create_time, restricted_referral";
+
+        /// `sql` (binding `$1`..`$n`) behind a data-modifying CTE that inserts
+        /// the read's access row from `$n+1`..`$n+12`. PostgreSQL runs the two
+        /// as one statement in one implicit transaction, and the driver reads
+        /// on to ReadyForQuery, after the commit, before it hands back the
+        /// rows: the row is durable before the answer, in one round trip
+        /// instead of four (BEGIN, read, insert, COMMIT).
+        pub(super) fn with_access(sql: &str, n: usize) -> sqlx::AssertSqlSafe<String> {
+            access_cte(sql, n, "")
+        }
+
+        /// [`with_access`] with the inserted row readable as `bti_access`.
+        pub(super) fn with_access_returning(sql: &str, n: usize) -> sqlx::AssertSqlSafe<String> {
+            access_cte(sql, n, " RETURNING *")
+        }
+
+        fn access_cte(sql: &str, n: usize, returning: &str) -> sqlx::AssertSqlSafe<String> {
+            let values: Vec<String> = (n + 1..=n + 12).map(|i| format!("${i}")).collect();
+            sqlx::AssertSqlSafe(format!(
+                "WITH bti_access AS (INSERT INTO access_log ({ACCESS_COLUMNS}) VALUES ({}){returning}) {sql}",
+                values.join(", ")
+            ))
+        }
+
+        /// Binds an access row's twelve values after whatever `q` bound.
+        pub(super) fn bind_access<'q, O>(q: QueryAs<'q, O>, a: &'q AccessRecord) -> QueryAs<'q, O> {
+            q.bind(&a.tenant)
+                .bind(&a.case_log)
+                .bind(&a.id)
+                .bind(&a.actor)
+                .bind(&a.acting_as)
+                .bind(&a.unit)
+                .bind(&a.resource)
+                .bind(&a.action)
+                .bind(&a.purpose)
+                .bind(&a.basis)
+                .bind(a.create_time)
+                .bind(&a.restricted_referral)
+        }
+
+        pub(super) fn log_closed(tenant: &str, id: &str) -> ApiError {
+            ApiError::precondition("CASE_LOG_CLOSED", case_log_name(tenant, id), "the relay log is closed and read-only")
+        }
+
+        pub(super) fn no_corrected_entry() -> ApiError {
+            ApiError::invalid("entry.corrects", "no such entry in this relay log")
+        }
+
         pub(super) async fn insert_access(tx: &mut Tx, a: &AccessRecord) -> ApiResult<()> {
             sqlx::query(
                 "INSERT INTO access_log (tenant, case_log, id, actor, acting_as, unit, resource, action, purpose, \
@@ -36,9 +89,14 @@ macro_rules! caselog_ops {
         }
 
         /// Several access rows in one statement (a listing's, one per log).
-        pub(super) async fn insert_access_rows(tx: &mut Tx, rows: &[AccessRecord]) -> ApiResult<()> {
-            // Well below either backend's limit of bound values per statement.
-            for chunk in rows.chunks(500) {
+        /// Well below either backend's limit of bound values per statement.
+        pub(super) const ACCESS_ROWS_PER_STATEMENT: usize = 500;
+
+        pub(super) async fn insert_access_rows(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            rows: &[AccessRecord],
+        ) -> ApiResult<()> {
+            for chunk in rows.chunks(ACCESS_ROWS_PER_STATEMENT) {
                 let mut q = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO access_log (tenant, case_log, id, actor, acting_as, unit, resource, action, purpose, \
                      basis, create_time, restricted_referral) ",
@@ -57,7 +115,7 @@ macro_rules! caselog_ops {
                         .push_bind(a.create_time)
                         .push_bind(&a.restricted_referral);
                 });
-                q.build().execute(&mut **tx).await?;
+                q.build().execute(&mut *conn).await?;
             }
             Ok(())
         }
@@ -148,11 +206,7 @@ macro_rules! caselog_ops {
                     .await?
                     .rows_affected();
                     if rows == 0 {
-                        return Err(ApiError::precondition(
-                            "CASE_LOG_CLOSED",
-                            case_log_name(tenant, id),
-                            "the relay log is closed and read-only",
-                        ));
+                        return Err(log_closed(tenant, id));
                     }
                 }
                 Op::InsertEntry(r) => {
@@ -175,7 +229,7 @@ macro_rules! caselog_ops {
                     .await?
                     .rows_affected();
                     if rows == 0 {
-                        return Err(ApiError::invalid("entry.corrects", "no such entry in this relay log"));
+                        return Err(no_corrected_entry());
                     }
                 }
                 Op::InsertLevelChange(r) => {
@@ -465,7 +519,10 @@ macro_rules! caselog_ops {
             Ok(())
         }
         }
-        use ops::{Tx, apply_op, insert_access, insert_access_rows};
+        use ops::{
+            ACCESS_ROWS_PER_STATEMENT, Tx, apply_op, bind_access, insert_access, insert_access_rows, with_access,
+            with_access_returning,
+        };
     };
 }
 

@@ -83,6 +83,10 @@ macro_rules! caselog_sql_store {
             where
                 T: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
             {
+                if Self::ONE_STATEMENT {
+                    let q = sqlx::query_as(with_access(sql, 4)).bind(tenant).bind(log).bind(after).bind(limit);
+                    return Ok(bind_access(q, access).fetch_all(&self.pool).await?);
+                }
                 let mut tx = self.begin().await?;
                 let rows = sqlx::query_as(sql).bind(tenant).bind(log).bind(after).bind(limit).fetch_all(&mut *tx).await?;
                 insert_access(&mut tx, access).await?;
@@ -117,6 +121,9 @@ macro_rules! caselog_sql_store {
         #[async_trait]
         impl CaseLogStore for $store {
             async fn apply(&self, work: Work) -> ApiResult<Claim> {
+                if let Some(claim) = self.append_entry(&work).await? {
+                    return Ok(claim);
+                }
                 let mut tx = self.begin().await?;
                 if let Some((scope, idem, name)) = &work.idem
                     && let Claim::Replay(existing) = tx.claim(scope, idem, name).await?
@@ -325,6 +332,11 @@ macro_rules! caselog_sql_store {
                 if access.is_empty() {
                     return Ok(());
                 }
+                if Self::ONE_STATEMENT && access.len() <= ACCESS_ROWS_PER_STATEMENT {
+                    // One statement commits on its own: no BEGIN and COMMIT.
+                    let mut conn = self.pool.acquire().await?;
+                    return insert_access_rows(&mut conn, access).await;
+                }
                 let mut tx = self.begin().await?;
                 insert_access_rows(&mut tx, access).await?;
                 tx.commit().await?;
@@ -343,6 +355,10 @@ macro_rules! caselog_sql_store {
             }
 
             async fn entry(&self, tenant: &str, log: &str, id: &str, access: &AccessRecord) -> ApiResult<Option<EntryRecord>> {
+                if Self::ONE_STATEMENT {
+                    let q = sqlx::query_as(with_access(row_of!("entries"), 3)).bind(tenant).bind(log).bind(id);
+                    return Ok(bind_access(q, access).fetch_all(&self.pool).await?.pop());
+                }
                 let mut tx = self.begin().await?;
                 let row = sqlx::query_as(row_of!("entries")).bind(tenant).bind(log).bind(id).fetch_optional(&mut *tx).await?;
                 insert_access(&mut tx, access).await?;
@@ -363,11 +379,14 @@ macro_rules! caselog_sql_store {
             }
 
             async fn evaluations(&self, tenant: &str, log: &str, measure: &str, after: &str, limit: i64, access: &AccessRecord) -> ApiResult<Vec<EvaluationRecord>> {
+                const SQL: &str = "SELECT * FROM evaluations WHERE tenant = $1 AND case_log = $2 \
+                    AND ($3 = '' OR measure = $3) AND id > $4 ORDER BY id LIMIT $5";
+                if Self::ONE_STATEMENT {
+                    let q = sqlx::query_as(with_access(SQL, 5)).bind(tenant).bind(log).bind(measure).bind(after).bind(limit);
+                    return Ok(bind_access(q, access).fetch_all(&self.pool).await?);
+                }
                 let mut tx = self.begin().await?;
-                let rows = sqlx::query_as(
-                    "SELECT * FROM evaluations WHERE tenant = $1 AND case_log = $2 AND ($3 = '' OR measure = $3) \
-                     AND id > $4 ORDER BY id LIMIT $5",
-                )
+                let rows = sqlx::query_as(SQL)
                 .bind(tenant)
                 .bind(log)
                 .bind(measure)
@@ -393,24 +412,44 @@ macro_rules! caselog_sql_store {
             }
 
             async fn access_log(&self, tenant: &str, log: &str, after: &str, limit: i64, family: bool, access: &AccessRecord) -> ApiResult<Vec<AccessRecord>> {
+                // Rows of `access_log` (a table, or the table with the reader's
+                // own row) newest first, families' without restricted referrals
+                // and the gateway's look-ups.
+                macro_rules! page_of_access {
+                    ($from:literal) => {
+                        concat!(
+                            "SELECT * FROM ", $from, " WHERE tenant = $1 AND case_log = $2 AND ($3 = '' OR id < $3) \
+                             AND (NOT $5 OR (acting_as <> 'ACTING_AS_SERVICE' AND (restricted_referral = '' OR NOT EXISTS ( \
+                                 SELECT 1 FROM attached_referrals r WHERE r.tenant = access_log.tenant \
+                                 AND r.case_log = access_log.case_log AND r.id = access_log.restricted_referral \
+                                 AND r.restricted)))) \
+                             ORDER BY id DESC LIMIT $4"
+                        )
+                    };
+                }
+                if Self::ONE_STATEMENT {
+                    // The reader's own row is in the listing: the insert's
+                    // RETURNING beside the table (a statement does not see
+                    // its own CTE's insert).
+                    let sql = with_access_returning(
+                        page_of_access!("(SELECT * FROM bti_access UNION ALL SELECT * FROM access_log \
+                                         WHERE tenant = $1 AND case_log = $2) access_log"),
+                        5,
+                    );
+                    let q = sqlx::query_as(sql).bind(tenant).bind(log).bind(after).bind(limit).bind(family);
+                    return Ok(bind_access(q, access).fetch_all(&self.pool).await?);
+                }
                 // The reader's own row goes in first, so the listing shows it.
                 let mut tx = self.begin().await?;
                 insert_access(&mut tx, access).await?;
-                let rows = sqlx::query_as(
-                    "SELECT * FROM access_log WHERE tenant = $1 AND case_log = $2 AND ($3 = '' OR id < $3) \
-                     AND (NOT $5 OR (acting_as <> 'ACTING_AS_SERVICE' AND (restricted_referral = '' OR NOT EXISTS ( \
-                         SELECT 1 FROM attached_referrals r WHERE r.tenant = access_log.tenant \
-                         AND r.case_log = access_log.case_log AND r.id = access_log.restricted_referral \
-                         AND r.restricted)))) \
-                     ORDER BY id DESC LIMIT $4",
-                )
-                .bind(tenant)
-                .bind(log)
-                .bind(after)
-                .bind(limit)
-                .bind(family)
-                .fetch_all(&mut *tx)
-                .await?;
+                let rows = sqlx::query_as(page_of_access!("access_log"))
+                    .bind(tenant)
+                    .bind(log)
+                    .bind(after)
+                    .bind(limit)
+                    .bind(family)
+                    .fetch_all(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(rows)
             }
@@ -424,11 +463,14 @@ macro_rules! caselog_sql_store {
                 with_restricted: bool,
                 listing: &AccessRecord,
             ) -> ApiResult<Vec<ReferralRecord>> {
+                const SQL: &str = "SELECT * FROM attached_referrals WHERE tenant = $1 AND case_log = $2 \
+                    AND ($3 = '' OR id < $3) AND ($5 OR NOT restricted) ORDER BY id DESC LIMIT $4";
+                if Self::ONE_STATEMENT {
+                    let q = sqlx::query_as(with_access(SQL, 5)).bind(tenant).bind(log).bind(before).bind(limit).bind(with_restricted);
+                    return Ok(bind_access(q, listing).fetch_all(&self.pool).await?);
+                }
                 let mut tx = self.begin().await?;
-                let rows: Vec<ReferralRecord> = sqlx::query_as(
-                    "SELECT * FROM attached_referrals WHERE tenant = $1 AND case_log = $2 AND ($3 = '' OR id < $3) \
-                     AND ($5 OR NOT restricted) ORDER BY id DESC LIMIT $4",
-                )
+                let rows: Vec<ReferralRecord> = sqlx::query_as(SQL)
                 .bind(tenant)
                 .bind(log)
                 .bind(before)
