@@ -346,7 +346,12 @@ pub async fn run_relay(
     tokio::pin!(shutdown);
     loop {
         match relay_once(&db, bus.as_ref()).await {
-            Ok(n) if n > 0 => continue,
+            // A full batch may have left more behind. A smaller one emptied
+            // the outbox as of its claim: what commits later wakes the relay
+            // (a wake while it works is kept for the next wait), so it does
+            // not claim again only to find nothing, a round trip per event
+            // at low load.
+            Ok(n) if n >= RELAY_BATCH => continue,
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "outbox relay failed; retrying"),
         }
@@ -363,9 +368,12 @@ pub async fn run_relay(
     }
 }
 
+/// The most events one relay transaction claims.
+const RELAY_BATCH: usize = 256;
+
 /// Publishes one batch; returns how many events left the outbox.
 pub async fn relay_once(db: &Db, bus: &dyn EventBus) -> anyhow::Result<usize> {
-    db.relay_batch(256, |row| async move {
+    db.relay_batch(RELAY_BATCH as i64, |row| async move {
         let event = OutboxEvent {
             id: row.id,
             source: row.source,
