@@ -348,7 +348,13 @@ async fn main() -> anyhow::Result<()> {
             person: Some(Person {
                 kind: kind as i32,
                 national_id: bti_runtime::ids::first_national_id(
-                    chrono::NaiveDate::from_ymd_opt(y, 1 + (i % 12) as u32, 1 + i as u32).unwrap(),
+                    // Distinct for up to 12 × 28 logs: every month has a 28th.
+                    chrono::NaiveDate::from_ymd_opt(
+                        y,
+                        1 + (i % 12) as u32,
+                        1 + (i / 12 % 28) as u32,
+                    )
+                    .expect("a valid date"),
                     false,
                     true,
                 ),

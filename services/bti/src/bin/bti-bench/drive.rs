@@ -122,10 +122,11 @@ impl Tokens {
     }
 }
 
-/// Requests per second and the 50th and 99th percentile latency in ms.
+/// Requests per second and the mean, 50th and 99th percentile latency in ms.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Figures {
     pub rate: f64,
+    pub mean: f64,
     pub p50: f64,
     pub p99: f64,
 }
@@ -141,8 +142,11 @@ impl Figures {
                 .as_secs_f64()
                 * 1000.0
         };
+        let mean =
+            latencies.iter().sum::<Duration>().as_secs_f64() * 1000.0 / latencies.len() as f64;
         Figures {
             rate: latencies.len() as f64 / elapsed.as_secs_f64(),
+            mean,
             p50: pct(0.50),
             p99: pct(0.99),
         }

@@ -14,6 +14,7 @@
 
 #[path = "../shared/mod.rs"]
 mod bench_common;
+mod breakdown;
 mod dev;
 mod drive;
 mod raw;
@@ -115,6 +116,7 @@ impl Results {
         Some((
             Figures {
                 rate: mid(rates),
+                mean: mid(all.iter().map(|f| f.mean).collect()),
                 p50: mid(all.iter().map(|f| f.p50).collect()),
                 p99: mid(all.iter().map(|f| f.p99).collect()),
             },
@@ -309,6 +311,10 @@ async fn measure_serve(
     let addrs: Vec<String> = (0..3)
         .map(|_| format!("127.0.0.1:{}", free_port()))
         .collect();
+    // Admin ports, for the services' own server-time histograms.
+    let admins: Vec<String> = (0..3)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
     let mut servers = Vec::new();
     for (i, svc) in ["directory", "consent", "caselog"].iter().enumerate() {
         servers.push(Server(
@@ -316,6 +322,7 @@ async fn measure_serve(
                 .args(["serve", svc])
                 .env("BTI_CONFIG", &config)
                 .env("BTI__LISTEN", &addrs[i])
+                .env("BTI__SERVER__ADMIN_LISTEN", &admins[i])
                 .env("BTI__DATABASE__URL", url(i))
                 // PostgreSQL's 100 connections are shared with pgbench's 64.
                 .env("BTI__DATABASE__MAX_CONNECTIONS", ["4", "8", "16"][i])
@@ -368,9 +375,18 @@ async fn measure_serve(
                     let pids: Vec<u32> = servers.iter().map(|s| s.0.id()).collect();
                     let before: Vec<f64> = pids.iter().map(|p| cpu_secs(*p)).collect();
                     let f = if grpc {
+                        let served: Vec<_> = admins
+                            .iter()
+                            .map(|a| breakdown::Served::scrape(a))
+                            .collect();
                         let f =
                             drive::measure(&client, &tokens, path, args.spread, n, seconds).await?;
                         let calls = f.rate * seconds.as_secs_f64();
+                        let mut times = vec![format!("client {:.2} ms", f.mean)];
+                        for (a, before) in admins.iter().zip(&served) {
+                            times.extend(breakdown::Served::scrape(a).since(before, calls));
+                        }
+                        println!("{:<20} mean per call: {}", "", times.join(", "));
                         let per: Vec<String> = ["directory", "consent", "caselog"]
                             .iter()
                             .zip(pids.iter().zip(&before))
@@ -381,7 +397,16 @@ async fn measure_serve(
                         println!("{:<20} CPU µs per call: {}", "", per.join(", "));
                         f
                     } else {
-                        pgbench.measure(path, args.spread, n, seconds)?
+                        let (f, statements) = pgbench.measure(path, args.spread, n, seconds)?;
+                        let ms: Vec<String> =
+                            statements.iter().map(|l| format!("{l:.3}")).collect();
+                        println!(
+                            "{:<20} mean per call: pgbench {:.2} ms, its statements ms {}",
+                            "",
+                            f.mean,
+                            ms.join(" + ")
+                        );
+                        f
                     };
                     let who = if grpc { "bti" } else { "pgbench" };
                     println!(

@@ -33,20 +33,21 @@ impl Pgbench {
         Ok(file)
     }
 
-    /// Runs `path` at `in_flight` clients for `duration`.
+    /// Runs `path` at `in_flight` clients for `duration`: its figures and
+    /// each statement's mean latency (ms).
     pub fn measure(
         &self,
         path: Path,
         spread: Spread,
         in_flight: usize,
         duration: Duration,
-    ) -> anyhow::Result<Figures> {
+    ) -> anyhow::Result<(Figures, Vec<f64>)> {
         let script = self.script(path, spread)?;
         let logs = self.work.join("log");
         let _ = std::fs::remove_dir_all(&logs);
         std::fs::create_dir_all(&logs)?;
         let out = Command::new("pgbench")
-            .args(["-n", "-M", "prepared", "-l"])
+            .args(["-n", "-M", "prepared", "-l", "-r"])
             .arg(format!("--log-prefix={}", logs.join("tx").display()))
             .arg(format!("-c{in_flight}"))
             .arg(format!("-j{}", in_flight.min(2)))
@@ -85,7 +86,7 @@ impl Pgbench {
         let secs = lat.len() as f64 / tps;
         let mut f = Figures::of(std::mem::take(&mut lat), Duration::from_secs_f64(secs));
         f.rate = tps;
-        Ok(f)
+        Ok((f, crate::breakdown::statement_latencies(&stdout)))
     }
 }
 
